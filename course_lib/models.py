@@ -14,6 +14,7 @@ that is what both ``inception_v3.preprocess_input`` and ``mobilenet_v2.preproces
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib.util
@@ -21,8 +22,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib import files
-from course_lib.config import settings
+from course_lib import config, files
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
@@ -163,7 +163,7 @@ def backbone(name: str = "auto", *, verbose: bool = True) -> Backbone:
     else:
         reason = f"you asked for {name}"
     chosen = _load_backbone(name)
-    chosen = Backbone(**{**chosen.__dict__, "reason": reason})
+    chosen = dataclasses.replace(chosen, reason=reason)
     if verbose:
         print(f"Backbone: {chosen.name} ({reason}).")
     return chosen
@@ -173,7 +173,7 @@ def _choose_automatically() -> tuple[str, str]:
     weights_file, url = _KERAS_WEIGHTS["inception_v3"]
     if keras_weights_path("inception_v3").exists():
         return "inception_v3", f"its ImageNet weights are in {keras_cache_dir()}"
-    if settings.offline:
+    if config.settings.offline:
         return "dog_breeds", "DEEPDREAM_OFFLINE is set, so the embedded model is used instead of downloading InceptionV3"
     if _can_reach(url):
         return "inception_v3", "its ImageNet weights can be downloaded"
@@ -233,7 +233,7 @@ def _check_can_download(name: str) -> None:
         f"Download {url} on a machine with internet and put it at {path} "
         f"(the file name must stay {weights_file}), or use backbone('dog_breeds'), which works offline."
     )
-    if settings.offline:
+    if config.settings.offline:
         raise ModelUnavailableError(f"{name} needs its ImageNet weights, but DEEPDREAM_OFFLINE is set. {how}")
     if not _can_reach(url):
         raise ModelUnavailableError(f"{name} needs its ImageNet weights and they cannot be downloaded here. {how}")
