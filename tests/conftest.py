@@ -1,6 +1,7 @@
 """Shared fixtures: where the real photos are, and a fresh course data folder per test."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -26,3 +27,68 @@ def labrador_path() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is missing")
     return path
+
+
+# --- images and data (helper A): a real HTTP server on 127.0.0.1, and settings pointed at tmp_path ---
+
+
+@dataclasses.dataclass
+class LocalServer:
+    """A real HTTP server on 127.0.0.1 serving the files in ``root``; ``requests`` logs every path asked for."""
+
+    root: Path
+    base_url: str
+    requests: list
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+
+@pytest.fixture
+def http_server(tmp_path, monkeypatch) -> LocalServer:
+    import http.server
+    import threading
+
+    root = tmp_path / "served"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def send_head(self):
+            requests.append(self.path)
+            return super().send_head()
+
+        def log_message(self, *args) -> None:  # keep pytest's output clean
+            pass
+
+    for variable in ("no_proxy", "NO_PROXY"):  # a user's proxy must not intercept 127.0.0.1
+        monkeypatch.setenv(variable, "127.0.0.1,localhost")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield LocalServer(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def course_settings(monkeypatch, tmp_path):
+    """Point ``course_lib.config.settings`` at fresh folders in tmp_path (online, no pets dir).
+
+    Returns a function that changes more settings for this test, e.g. ``course_settings(offline=True)``.
+    """
+    from course_lib import config
+
+    def override(**changes):
+        changed = dataclasses.replace(config.settings, **changes)
+        monkeypatch.setattr(config, "settings", changed)
+        return changed
+
+    override(offline=False, pets_dir=None, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    return override

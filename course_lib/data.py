@@ -1,0 +1,471 @@
+"""Where the course's pictures come from: sample photos, verified downloads, the dog data set.
+
+A lesson must run the same on a laptop online, on a laptop on a train, and in CI with no
+internet at all. So every download here goes through one function, :func:`download`, which
+streams into a temporary file, checks the size and checksum, and only then renames the file
+into place: a broken connection or a tampered file leaves nothing behind. When the network
+cannot be used (``DEEPDREAM_OFFLINE=1``, or the download fails), an :class:`OfflineError` names
+the URL, the exact path to put the file at by hand, and what works offline instead.
+
+- :func:`sample_image`: real photographs to dream on. scikit-image's photos are bundled with
+  the package (offline); ``"labrador"`` is the TensorFlow tutorial's photo, downloaded once
+  through ``keras.utils.get_file`` into the Keras cache.
+- :func:`pets_dataset`: a folder of dog-breed sub-folders for transfer learning (lessons 07-09).
+"""
+from __future__ import annotations
+
+import difflib
+import gzip
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+
+import numpy as np
+
+from course_lib import config, files, images
+from course_lib.progress import Progress
+
+
+class OfflineError(RuntimeError):
+    """A file is needed from the internet, but the network is off or unreachable."""
+
+
+class DownloadError(ValueError):
+    """A download arrived but is not the expected file (HTTP error, wrong size or checksum)."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive holds a member that would land outside its folder (or a link or device)."""
+
+
+#: Seconds to wait for a server to answer (or for the next block of data) before giving up.
+DOWNLOAD_TIMEOUT = 30.0
+
+# ---------------------------------------------------------------------------------------------
+# Sample photos
+# ---------------------------------------------------------------------------------------------
+
+#: The TensorFlow DeepDream tutorial's photo (the source's ``url``), cached by Keras.
+LABRADOR_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/YellowLabradorLooking_new.jpg"
+LABRADOR_FILE = "YellowLabradorLooking_new.jpg"
+
+
+# Real photographs that scikit-image ships inside its wheel (no download; none needs pooch).
+_SKIMAGE_PHOTOS = {
+    "chelsea": ("chelsea", "Chelsea the cat, 451x300 (scikit-image)"),
+    "astronaut": ("astronaut", "astronaut Eileen Collins, 512x512 (NASA, via scikit-image)"),
+    "coffee": ("coffee", "a cup of espresso on a saucer, 600x400 (Pikolo Espresso Bar, via scikit-image)"),
+    "rocket": ("rocket", "the DSCOVR launch on a SpaceX Falcon 9, 640x427 (SpaceX, via scikit-image)"),
+    "motorcycle": ("stereo_motorcycle", "a motorcycle in a workshop, 741x500 (Middlebury stereo, via scikit-image)"),
+    "hubble": ("hubble_deep_field", "the Hubble eXtreme Deep Field, galaxies, 1000x872 (NASA, via scikit-image)"),
+    "camera": ("camera", "the cameraman, grey, 512x512 (scikit-image; loaded as three equal channels)"),
+}
+
+#: Every name :func:`sample_image` accepts, with what the photo shows and where it comes from.
+SAMPLE_IMAGES = MappingProxyType(
+    {
+        "labrador": "the TensorFlow DeepDream tutorial's yellow Labrador puppy "
+        "(Wikimedia Commons; downloaded once into the Keras cache)",
+        **{name: description for name, (_, description) in _SKIMAGE_PHOTOS.items()},
+    }
+)
+
+
+def sample_image(name: str, max_dim: int | None = None) -> np.ndarray:
+    """A real photograph by name, as an RGB ``uint8`` array.
+
+    Every name but ``"labrador"`` is a photo bundled with scikit-image, so it works offline.
+    ``"labrador"`` is the tutorial's photo: read from the Keras cache
+    (``~/.keras/datasets/YellowLabradorLooking_new.jpg``, or under ``$KERAS_HOME``), downloaded
+    there once with ``keras.utils.get_file`` if missing, as the tutorial does.
+
+    Args:
+        name: one of :data:`SAMPLE_IMAGES`, e.g. ``"labrador"``, ``"chelsea"``, ``"coffee"``.
+        max_dim: shrink so the longer side is at most this many pixels (see :func:`course_lib.images.load`).
+
+    Returns:
+        ``np.ndarray`` (H, W, 3), ``uint8``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+        OfflineError: ``"labrador"`` is not cached and cannot be downloaded.
+
+    Example:
+        >>> photo = data.sample_image("chelsea", max_dim=300)
+        >>> photo.shape
+        (200, 300, 3)
+    """
+    if not isinstance(name, str) or name not in SAMPLE_IMAGES:
+        close = difflib.get_close_matches(str(name).lower(), list(SAMPLE_IMAGES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"There is no sample image {name!r}.{hint} Valid names: {', '.join(SAMPLE_IMAGES)}.")
+    if name == "labrador":
+        return images.load(labrador_path(), max_dim=max_dim)
+    import skimage.data  # only here: it is needed for these photos only
+
+    loader = _SKIMAGE_PHOTOS[name][0]
+    photo = getattr(skimage.data, loader)()
+    if loader == "stereo_motorcycle":
+        photo = photo[0]  # (left view, right view, disparity): the left photograph
+    return images.load(photo, max_dim=max_dim)
+
+
+def keras_datasets_dir() -> Path:
+    """The folder where ``keras.utils.get_file`` caches files: ``$KERAS_HOME/datasets``
+    (default ``~/.keras/datasets``), read now, so a changed ``KERAS_HOME`` is honoured."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def labrador_path() -> Path:
+    """The tutorial's Labrador photo on disk, downloaded into the Keras cache if missing.
+
+    Raises:
+        OfflineError: not cached, and offline or the download failed. The message says where
+            to put the file by hand.
+    """
+    path = keras_datasets_dir() / LABRADOR_FILE
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    if path.is_file():
+        path.unlink()  # an empty file is a failed earlier download; Keras would return it as cached
+    by_hand = (
+        f"Download {LABRADOR_URL} on a machine with internet and put it at {path}, "
+        'or use a photo that works offline, e.g. sample_image("chelsea") or sample_image("coffee").'
+    )
+    if config.settings.offline:
+        raise OfflineError(f"The Labrador photo is not cached and DEEPDREAM_OFFLINE is set. {by_hand}")
+    import keras  # only here: importing TensorFlow takes seconds, and only a download needs it
+
+    try:
+        downloaded = keras.utils.get_file(LABRADOR_FILE, origin=LABRADOR_URL, cache_dir=str(path.parent.parent))
+    except Exception as error:  # Keras wraps every network failure in a bare Exception
+        path.unlink(missing_ok=True)
+        raise OfflineError(f"The Labrador photo could not be downloaded ({error}). {by_hand}") from None
+    return Path(downloaded)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verified downloads
+# ---------------------------------------------------------------------------------------------
+
+
+def download(
+    url: str,
+    destination: str | os.PathLike,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    size: int | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT,
+) -> Path:
+    """Download ``url`` to ``destination``, verified and atomic.
+
+    The data streams into a temporary file beside ``destination`` (so memory use is small and
+    the final rename is atomic). Only when the byte count and every given checksum match is it
+    renamed into place; otherwise the temporary file is deleted and nothing is left behind.
+
+    Args:
+        url: an ``http://`` or ``https://`` URL.
+        destination: the file to create (its folder is created).
+        md5, sha256: expected hex digests, if known (fast.ai publishes MD5 sums).
+        size: expected size in bytes, if known; a server announcing another size is refused
+            before anything is downloaded.
+        timeout: seconds to wait for the server to answer, or for the next block of data.
+
+    Returns:
+        ``destination`` as a ``Path``.
+
+    Raises:
+        OfflineError: ``DEEPDREAM_OFFLINE`` is set (the network is never touched), or the
+            server cannot be reached.
+        DownloadError: an HTTP error, a broken-off transfer, or a size or checksum mismatch.
+
+    Example:
+        >>> data.download(IMAGEWOOF_URL, "imagewoof2-160.tgz", md5=IMAGEWOOF_MD5, size=IMAGEWOOF_SIZE)
+    """
+    destination = Path(destination).expanduser()
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Cannot download {url!r}: only http:// and https:// URLs are supported.")
+    by_hand = f"Download {url} on a machine with internet and put it at {destination}."
+    if config.settings.offline:
+        raise OfflineError(f"Cannot download {url}: DEEPDREAM_OFFLINE is set, so the course never uses the network. {by_hand}")
+    request = urllib.request.Request(url, headers={"User-Agent": "deepdream-course"})
+    try:
+        with files.atomic_path(destination) as temporary:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                _stream(response, temporary, url, md5=md5, sha256=sha256, size=size)
+    except urllib.error.HTTPError as error:
+        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}); nothing was saved. {by_hand}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise OfflineError(f"Cannot reach {url} ({reason}); nothing was saved. {by_hand}") from None
+    except http.client.HTTPException as error:
+        raise DownloadError(f"The download of {url} broke off ({error!r}); nothing was saved. Try again.") from None
+    return destination
+
+
+def _stream(response, temporary: Path, url: str, *, md5: str | None, sha256: str | None, size: int | None) -> None:
+    announced = response.headers.get("Content-Length")
+    announced = int(announced) if announced and announced.isdigit() else None
+    if size is not None and announced is not None and announced != size:
+        raise DownloadError(
+            f"{url} is {announced:,} bytes, but {size:,} were expected: it is not the expected file "
+            "(moved or changed upstream). Nothing was downloaded."
+        )
+    digests = {"md5": hashlib.md5(usedforsecurity=False), "sha256": hashlib.sha256()}
+    total = size or announced or 0
+    megabytes = max(round(total / 1e6), 1)
+    bar = Progress(megabytes, f"downloading {Path(urllib.parse.urlsplit(url).path).name}", enabled=total > 1_000_000)
+    received = 0
+    with open(temporary, "wb") as out:
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            received += len(chunk)
+            for digest in digests.values():
+                digest.update(chunk)
+            bar.update(min(round(received / 1e6), megabytes), "MB")
+    bar.close(f"{received / 1e6:.1f} MB")
+    if size is not None and received != size:
+        raise DownloadError(
+            f"The download of {url} is {received:,} bytes, but {size:,} were expected (a broken-off or changed "
+            "file); it was deleted. Try again."
+        )
+    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
+        if expected is not None and digests[algorithm].hexdigest() != expected.lower():
+            raise DownloadError(
+                f"The download of {url} has {algorithm} {digests[algorithm].hexdigest()}, but {expected} was expected: "
+                "the file is corrupted or not the one the course knows. It was deleted; try again, and if it "
+                "happens again the file has changed upstream."
+            )
+
+
+def cached_url(url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
+    """The local copy of ``url`` in the course's cache folder, downloaded the first time.
+
+    Files go to ``settings.cache_dir / "downloads"``, named by a hash of the URL plus the URL's
+    own file name, so two URLs never share a file. :func:`course_lib.images.load` uses this for
+    URLs.
+
+    Raises:
+        OfflineError: not cached, and offline or unreachable.
+    """
+    name = Path(urllib.parse.urlsplit(url).path).name
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:] or "download"
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
+    path = config.settings.cache_dir / "downloads" / f"{key}-{name}"
+    if path.is_file():
+        return path
+    return download(url, path, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dog-breed data set
+# ---------------------------------------------------------------------------------------------
+
+#: fast.ai's ImageWoof 2, 160 px version: 10 dog breeds from ImageNet, train and val splits.
+IMAGEWOOF_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagewoof2-160.tgz"
+#: Size and MD5 of that archive, from fastai's ``checks.txt`` (the issue quotes them).
+IMAGEWOOF_SIZE = 92_612_825
+IMAGEWOOF_MD5 = "3559b194123981a540b87132dbda412f"
+
+#: ImageWoof's ImageNet folder names (wnids) -> breed folder names. The names follow the
+#: course's shared dog folder (lower case, underscores), so class names read the same whether
+#: the data came from ``DEEPDREAM_PETS_DIR`` or from this download.
+IMAGEWOOF_BREEDS = MappingProxyType(
+    {
+        "n02086240": "shih_tzu",
+        "n02087394": "rhodesian_ridgeback",
+        "n02088364": "beagle",
+        "n02089973": "english_foxhound",
+        "n02093754": "border_terrier",
+        "n02096294": "australian_terrier",
+        "n02099601": "golden_retriever",
+        "n02105641": "old_english_sheepdog",
+        "n02111889": "samoyed",
+        "n02115641": "dingo",
+    }
+)
+
+_IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+
+
+def pets_dataset(*, url: str = IMAGEWOOF_URL, size: int | None = IMAGEWOOF_SIZE, md5: str | None = IMAGEWOOF_MD5) -> Path:
+    """A folder of dog photos, one sub-folder per breed, ready for ``image_dataset_from_directory``.
+
+    Taken from the first of these that exists:
+
+    1. ``$DEEPDREAM_PETS_DIR`` (your own data set, or the course's shared copy). If the variable
+       is set but the folder is missing, that is an error, not a silent fall-through.
+    2. ``data/pets`` in the course (``settings.data_dir / "pets"``).
+    3. A download of ImageWoof-160 (fast.ai's 10-breed ImageNet subset, 93 MB), verified by size
+       and MD5, extracted safely into ``data/pets``. ImageWoof's ``train`` and ``val`` splits are
+       merged into one folder per breed (named as in :data:`IMAGEWOOF_BREEDS`), because the
+       course makes its own 70/30 split, as the MATLAB source's ``splitEachLabel`` does. The
+       archive stays in ``settings.cache_dir`` so that ``data/pets`` can be rebuilt offline.
+
+    Args:
+        url, size, md5: the archive to download and its expected size and MD5 (defaults: ImageWoof-160).
+
+    Returns:
+        The folder's path.
+
+    Raises:
+        FileNotFoundError: ``DEEPDREAM_PETS_DIR`` points nowhere.
+        OfflineError: nothing local and the download is impossible.
+        DownloadError, UnsafeArchiveError: the archive is not the expected one, or unsafe.
+
+    Example:
+        >>> folder = data.pets_dataset()
+        >>> sorted(p.name for p in folder.iterdir())[:3]
+        ['australian_terrier', 'beagle', 'border_terrier']
+    """
+    settings = config.settings
+    if settings.pets_dir is not None:
+        if not settings.pets_dir.is_dir():
+            raise FileNotFoundError(
+                f"DEEPDREAM_PETS_DIR is set to {settings.pets_dir}, but there is no folder there. Fix the path, "
+                f"or unset the variable to use {settings.data_dir / 'pets'} (downloaded if missing)."
+            )
+        return _check_breed_folders(settings.pets_dir, "DEEPDREAM_PETS_DIR")
+    target = settings.data_dir / "pets"
+    if target.is_dir():
+        return _check_breed_folders(target, "the course's data folder")
+    if target.exists():
+        raise NotADirectoryError(f"{target} is a file, but the dog photos should be a folder there. Move the file away.")
+    archive = settings.cache_dir / (Path(urllib.parse.urlsplit(url).path).name or "pets.tgz")
+    if not _is_verified(archive, size=size, md5=md5):
+        archive.unlink(missing_ok=True)
+        if settings.offline:
+            raise OfflineError(
+                f"No dog photos here, and DEEPDREAM_OFFLINE is set so they cannot be downloaded. Either set "
+                f"DEEPDREAM_PETS_DIR to a folder of breed sub-folders, put breed sub-folders in {target}, or "
+                f"download {url} on a machine with internet and put it at {archive}."
+            )
+        download(url, archive, md5=md5, size=size)
+    try:
+        extract_breeds(archive, target)
+    except (UnsafeArchiveError, DownloadError):
+        archive.unlink(missing_ok=True)  # an unusable archive must not be found again next time
+        raise
+    return target
+
+
+def _is_verified(archive: Path, *, size: int | None, md5: str | None) -> bool:
+    if not archive.is_file():
+        return False
+    if size is not None and archive.stat().st_size != size:
+        return False
+    return md5 is None or files.md5_of(archive) == md5.lower()
+
+
+def _check_breed_folders(folder: Path, where: str) -> Path:
+    if not any(child.is_dir() for child in folder.iterdir()):
+        raise ValueError(
+            f"{folder} ({where}) has no sub-folders. It must hold one sub-folder per breed, each full of photos, "
+            "e.g. beagle/1.jpg, samoyed/2.jpg."
+        )
+    return folder
+
+
+def extract_breeds(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Extract an ImageWoof-style archive safely into ``target``, one folder per breed.
+
+    Every member is checked before anything is written: only folders and regular files, no
+    absolute paths, no ``..``, nothing that would land outside ``target`` (and tarfile's own
+    ``"data"`` filter checks again). Extraction happens in a temporary folder beside
+    ``target`` that is renamed into place at the end, so ``target`` either appears complete or
+    not at all. Folders named by an ImageWoof wnid (anywhere in the archive, e.g.
+    ``imagewoof2-160/train/n02088364``) are merged into ``target/<breed>``; a file name that
+    occurs in both splits gets its split's name as a prefix.
+
+    Args:
+        archive: a ``.tgz`` / ``.tar`` file.
+        target: the folder to create; it must not exist yet.
+
+    Returns:
+        ``target`` as a ``Path``.
+
+    Raises:
+        UnsafeArchiveError: a member would escape ``target``, or is a link or device.
+        DownloadError: not a readable tar archive, or no ImageWoof class folders in it.
+    """
+    archive, target = Path(archive), Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; remove it first to extract {archive.name} again.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        raw = work / "archive"
+        raw.mkdir()
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = tar.getmembers()
+                for member in members:
+                    _check_member(member, raw, archive)
+                tar.extractall(raw, members=members, filter="data")
+        except tarfile.FilterError as error:  # tarfile's own "data" filter caught what ours missed
+            raise UnsafeArchiveError(f"Refused to extract {archive.name}: {error}. Nothing was extracted.") from None
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise DownloadError(f"{archive} is not a readable tar archive ({error}). Delete it and download it again.") from None
+        layout = work / "breeds"
+        count = _lay_out_breeds(raw, layout)
+        if count == 0:
+            raise DownloadError(
+                f"{archive} holds no photos in ImageWoof class folders ({', '.join(list(IMAGEWOOF_BREEDS)[:3])}, ...). "
+                "It is not the ImageWoof archive."
+            )
+        (layout / "SOURCE.md").write_text(
+            f"# Dog photos by breed\n\nExtracted by course_lib.data.pets_dataset from {archive.name} "
+            f"({count} photos; ImageWoof's train and val splits merged, wnid folders renamed to breeds).\n"
+        )
+        os.rename(layout, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _check_member(member: tarfile.TarInfo, root: Path, archive: Path) -> None:
+    name = member.name
+    refuse = None
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        refuse = "has an absolute path"
+    elif ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        refuse = "climbs out with '..'"
+    elif not (member.isfile() or member.isdir()):
+        refuse = "is a link or a device, not a plain file or folder"
+    elif not (root / name).resolve().is_relative_to(root.resolve()):
+        refuse = "would land outside the target folder"
+    if refuse:
+        raise UnsafeArchiveError(
+            f"Refused to extract {archive.name}: its member {name!r} {refuse}. Nothing was extracted. "
+            "The archive is damaged or malicious; delete it and download it again from the official URL."
+        )
+
+
+def _lay_out_breeds(raw: Path, layout: Path) -> int:
+    """Move the photos of every wnid folder under ``raw`` into ``layout/<breed>``; return how many."""
+    count = 0
+    for wnid_folder in sorted(path for path in raw.rglob("n*") if path.is_dir() and path.name in IMAGEWOOF_BREEDS):
+        breed_folder = layout / IMAGEWOOF_BREEDS[wnid_folder.name]
+        breed_folder.mkdir(parents=True, exist_ok=True)
+        for photo in sorted(wnid_folder.iterdir()):
+            if not photo.is_file() or photo.suffix.lower() not in _IMAGE_SUFFIXES:
+                continue
+            destination = breed_folder / photo.name
+            if destination.exists():  # the same name in train and val: prefix the split's name
+                destination = breed_folder / f"{wnid_folder.parent.name}_{photo.name}"
+            photo.rename(destination)
+            count += 1
+    return count
