@@ -65,27 +65,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return joined
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA notes) kept off stderr.
-
-    TensorFlow 2.21 prints those lines before its logging settings apply, so they are silenced at
-    the file-descriptor level, for the import only. Python errors still show.
-    """
-    import os
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def main(argv: list[str] | None = None) -> int:
-    _import_tensorflow_quietly()
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     from course_lib.models import ModelUnavailableError

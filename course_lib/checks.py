@@ -61,3 +61,263 @@ def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, r
 # ---------------------------------------------------------------------------------------------
 # The checks of each lesson follow, in lesson order. Each says what it compares in its docstring.
 # ---------------------------------------------------------------------------------------------
+
+
+# --- Lesson 01 ---
+
+
+def _pixel_ramp() -> np.ndarray:
+    """A small uint8 test picture holding every value 0..255 in each channel (channels differ)."""
+    ramp = np.arange(256, dtype=np.uint8).reshape(8, 32)
+    return np.stack([ramp, ramp[::-1], np.roll(ramp, 7, axis=1)], axis=-1)
+
+
+def check_normalise(student_normalise: Callable) -> None:
+    """Lesson 01: ``normalise(uint8 image)`` must equal ``images.to_model_range`` (0 -> -1, 255 -> 1)."""
+    from course_lib import images
+
+    picture = _pixel_ramp()
+    answer = np.asarray(call_student(student_normalise, picture.copy()))
+    if not np.issubdtype(answer.dtype, np.floating):
+        raise ExerciseIncorrect(
+            f"normalise returned {answer.dtype} values; the network needs floating-point numbers. "
+            "Convert first, e.g. img.astype(np.float32)."
+        )
+    if answer.shape == picture.shape and answer.min() >= -1e-6 and answer.max() <= 1 + 1e-6:
+        raise ExerciseIncorrect(
+            f"normalise returned values from {answer.min():.2f} to {answer.max():.2f}: that is the range "
+            "[0, 1]. The network expects [-1, 1]: 0 must become -1 and 255 must become 1."
+        )
+    assert_close(answer, images.to_model_range(picture), "normalise(img)", atol=1e-5)
+    passed("normalise maps 0..255 to -1..1.")
+
+
+def check_deprocess(student_deprocess: Callable) -> None:
+    """Lesson 01: ``deprocess(values in [-1, 1])`` must give the rounded uint8 image (-1 -> 0, 1 -> 255)."""
+    from course_lib import images
+
+    picture = _pixel_ramp()
+    # The exact model-range values of every pixel, plus values between them, as a dream produces.
+    between = np.linspace(-1, 1, 8 * 32 * 3, dtype=np.float32).reshape(picture.shape)
+    for values in (images.to_model_range(picture), between):
+        answer = np.asarray(call_student(student_deprocess, values.copy()))
+        if answer.dtype != np.uint8:
+            raise ExerciseIncorrect(
+                f"deprocess returned {answer.dtype} values; an image to show needs uint8. "
+                "End with .astype(np.uint8) (after rounding)."
+            )
+        expected = images.from_model_range(values)
+        if answer.shape == expected.shape:
+            difference = np.abs(answer.astype(int) - expected.astype(int))
+            if difference.max() == 1:
+                raise ExerciseIncorrect(
+                    f"{int(np.count_nonzero(difference))} pixels are off by one: round before converting to "
+                    "uint8 (np.round), because converting 254.99998 truncates it to 254."
+                )
+        assert_close(answer, expected, "deprocess(img)", atol=0.5, rtol=0)
+    passed("deprocess maps -1..1 back to 0..255, rounded.")
+
+
+# --- Lesson 02 ---
+
+
+def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None:
+    """Lesson 02: ``make_dream_model(base_model, names)`` must return a Keras model whose outputs
+    are the activations of the named layers, in order (compared with ``models.feature_extractor``).
+
+    Args:
+        student_make_dream_model: the student's function.
+        backbone: the lesson's :class:`course_lib.models.Backbone`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from course_lib import models
+
+    # Two layers the lesson does not use by default, in deep-then-shallow order, so that neither a
+    # hard-coded answer nor a sorted one passes.
+    names = [backbone.blocks[len(backbone.blocks) // 2], backbone.blocks[1]]
+    dream_model = call_student(student_make_dream_model, backbone.model, list(names))
+    if not isinstance(dream_model, keras.Model):
+        raise ExerciseIncorrect(
+            f"make_dream_model returned {type(dream_model).__name__}; expected a keras.Model, built with "
+            "tf.keras.Model(inputs=base_model.input, outputs=layers)."
+        )
+    picture = tf.random.stateless_uniform((1, 64, 48, 3), seed=(1, 2), minval=-1, maxval=1)
+    answer = dream_model(picture)
+    if not isinstance(answer, (list, tuple)) or len(answer) != len(names):
+        raise ExerciseIncorrect(
+            f"for the layers {names} the model must return a list of {len(names)} activations, one per "
+            f"layer; it returned {type(answer).__name__}"
+            f"{f' of length {len(answer)}' if isinstance(answer, (list, tuple)) else ''}."
+        )
+    expected = models.feature_extractor(backbone, names)(picture)
+    for name, got, want in zip(names, answer, expected):
+        assert_close(np.asarray(got), np.asarray(want), f"activations of {name}", atol=1e-4)
+    passed("make_dream_model returns the activations of the layers you name, in order.")
+
+
+# --- Lesson 00 ---
+
+
+def check_megapixels(student_megapixels: Callable) -> None:
+    """Compare the student's ``megapixels(image)`` with height * width / 1e6 on three shapes."""
+    for height, width in [(375, 500), (3000, 4000), (1, 1)]:
+        picture = np.zeros((height, width, 3), dtype=np.uint8)
+        answer = call_student(student_megapixels, picture)
+        expected = height * width / 1e6
+        if answer is None:
+            raise ExerciseIncorrect("megapixels returned nothing; end the function with `return ...`.")
+        assert_close(answer, expected, f"megapixels of a {height}x{width} image")
+    passed("megapixels counts height x width pixels, in millions.")
+
+
+# --- Lesson 03 ---
+
+
+def check_weighted_loss(student_calc_loss_weighted: Callable, backbone: Any) -> None:
+    """Lesson 03: ``calc_loss_weighted(img, model, layer_weights)`` must equal
+    ``dream.calc_loss(img, model, layer_weights)``: the weighted sum of each layer's mean activation.
+
+    Args:
+        student_calc_loss_weighted: the student's function.
+        backbone: the lesson's :class:`course_lib.models.Backbone`.
+    """
+    import tensorflow as tf
+
+    from course_lib import dream, models
+
+    names = list(backbone.dream_layers)
+    model = models.feature_extractor(backbone, names)
+    img = tf.random.stateless_uniform((96, 80, 3), seed=(3, 4), minval=-1, maxval=1)
+    activations = model(tf.expand_dims(img, axis=0))
+    means = [float(tf.reduce_mean(activation)) for activation in activations]
+    sums = [float(tf.reduce_sum(activation)) for activation in activations]
+    for weights in ([1.0, 1.0], [0.25, 2.0], [0.0, 1.0]):
+        answer = call_student(student_calc_loss_weighted, img, model, list(weights))
+        try:
+            value = float(answer)
+        except (TypeError, ValueError):
+            raise ExerciseIncorrect(
+                f"calc_loss_weighted returned {type(answer).__name__} with shape {np.shape(answer)}; expected "
+                "one number (a scalar tensor). Add the weighted layer losses up with tf.reduce_sum."
+            ) from None
+        expected = float(dream.calc_loss(img, model, weights))
+        if np.isclose(value, expected, rtol=1e-4, atol=1e-5):
+            continue
+        if np.isclose(value, sum(means), rtol=1e-4) and weights != [1.0, 1.0]:
+            hint = "That is the unweighted loss: multiply each layer's mean by its weight."
+        elif np.isclose(value, sum(w * s for w, s in zip(weights, sums)), rtol=1e-4):
+            hint = "That is a weighted sum of the *summed* activations: use tf.math.reduce_mean for each layer."
+        else:
+            hint = "Each layer's loss is weight * tf.math.reduce_mean(activation); the total is their sum."
+        raise ExerciseIncorrect(
+            f"With layer_weights={weights}, calc_loss_weighted gave {value:.5f}, expected {expected:.5f}. {hint}"
+        )
+    passed("calc_loss_weighted adds up each layer's mean activation times its weight.")
+
+
+# --- Lesson 04 ---
+
+
+def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
+    """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` with
+    ``new_img = clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient of
+    ``dream.calc_loss`` at ``img`` and ``loss`` its value before the step (computed here directly).
+
+    Args:
+        student_step: the student's function.
+        backbone: the lesson's :class:`course_lib.models.Backbone`.
+    """
+    import tensorflow as tf
+
+    from course_lib import dream, models
+
+    model = models.feature_extractor(backbone, list(backbone.dream_layers))
+    # Values up to the edges of [-1, 1] and a large step, so that clipping matters.
+    img = tf.random.stateless_uniform((72, 56, 3), seed=(5, 6), minval=-1, maxval=1)
+    step_size = 0.05
+    with tf.GradientTape() as tape:
+        tape.watch(img)
+        expected_loss = dream.calc_loss(img, model)
+    gradients = tape.gradient(expected_loss, img)
+    normalised = gradients / (tf.math.reduce_std(gradients) + 1e-8)
+    expected_img = tf.clip_by_value(img + normalised * step_size, -1, 1).numpy()
+
+    answer = call_student(student_step, img, model, step_size)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise ExerciseIncorrect(
+            f"gradient_ascent_step returned {type(answer).__name__}; expected a pair (loss, new_img): "
+            "end with `return loss, img`."
+        )
+    loss, new_img = answer
+    new_img = np.asarray(new_img, dtype=np.float64)
+    if new_img.shape != expected_img.shape:
+        raise ExerciseIncorrect(
+            f"new_img has shape {new_img.shape}; it must keep the image's shape {expected_img.shape} "
+            "(no batch axis)."
+        )
+    if np.ndim(loss) != 0:
+        raise ExerciseIncorrect(f"loss has shape {np.shape(loss)}; it must be one number, calc_loss(img, model).")
+    assert_close(float(loss), float(expected_loss), "the loss (computed before the step)", atol=1e-4, rtol=1e-4)
+    image = img.numpy().astype(np.float64)
+    if new_img.max() > 1 + 1e-6 or new_img.min() < -1 - 1e-6:
+        raise ExerciseIncorrect(
+            f"new_img has values from {new_img.min():.3f} to {new_img.max():.3f}: clip it to [-1, 1] "
+            "with tf.clip_by_value(img, -1, 1)."
+        )
+    descent = np.clip(image - normalised.numpy() * step_size, -1, 1)
+    if np.allclose(new_img, descent, atol=1e-4):
+        raise ExerciseIncorrect(
+            "new_img went *down* the gradient (img - gradients * step_size): that makes the loss smaller. "
+            "Gradient ascent adds: img + gradients * step_size."
+        )
+    unnormalised = np.clip(image + gradients.numpy() * step_size, -1, 1)
+    if np.allclose(new_img, unnormalised, atol=1e-5):
+        raise ExerciseIncorrect(
+            "new_img moved by the raw gradient, which is tiny: divide the gradient by "
+            "tf.math.reduce_std(gradients) + 1e-8 before the step."
+        )
+    assert_close(new_img, expected_img, "new_img after one step", atol=1e-4)
+    passed("gradient_ascent_step normalises the gradient, steps up it and clips to [-1, 1].")
+
+
+# --- Lesson 05 ---
+
+
+def check_octave_shape(student_octave_shape: Callable) -> None:
+    """Lesson 05: ``octave_shape(base_shape, n, octave_scale=1.30)`` must give the tutorial's octave
+    size, ``int(side * octave_scale ** n)`` for height and width (compared with ``dream.octave_sizes``).
+    """
+    from course_lib import dream
+
+    cases = [((375, 500), n, None) for n in range(-2, 3)]
+    cases += [((293, 236), n, 1.5) for n in (-3, -1, 0, 2)] + [((1001, 749), 1, 1.3), ((640, 427), -1, 1.4)]
+    for base_shape, n, scale in cases:
+        arguments = (base_shape, n) if scale is None else (base_shape, n, scale)
+        answer = call_student(student_octave_shape, *arguments)
+        call = f"octave_shape({base_shape}, {n}{'' if scale is None else f', {scale}'})"
+        if answer is None:
+            raise ExerciseIncorrect(f"{call} returned nothing; end with `return height, width`.")
+        try:
+            height, width = (float(side) for side in answer)
+        except (TypeError, ValueError):
+            raise ExerciseIncorrect(
+                f"{call} returned {answer!r}; expected a pair of whole numbers (height, width)."
+            ) from None
+        if not (height.is_integer() and width.is_integer()):
+            raise ExerciseIncorrect(f"{call} returned ({height}, {width}); sizes are whole pixels: use int(...).")
+        expected = dream.octave_sizes(base_shape, [n], dream.OCTAVE_SCALE if scale is None else scale)[0]
+        factor = (dream.OCTAVE_SCALE if scale is None else scale) ** n
+        if (height, width) == tuple(expected):
+            continue
+        if (height, width) == tuple(expected[::-1]):
+            hint = "Height and width are swapped: return (height, width), in the order base_shape gives them."
+        elif (height, width) == (round(base_shape[0] * factor), round(base_shape[1] * factor)):
+            hint = "You rounded; the tutorial drops the fraction (int(...), like tf.cast to int32)."
+        elif scale is not None and (height, width) == dream.octave_sizes(base_shape, [n])[0]:
+            hint = "You used 1.30 instead of the octave_scale argument."
+        else:
+            hint = "Each side is multiplied by octave_scale ** n (a power: n = -2 means divide by 1.3 twice)."
+        raise ExerciseIncorrect(f"{call} returned ({int(height)}, {int(width)}), expected {tuple(expected)}. {hint}")
+    passed("octave_shape scales both sides by octave_scale ** n and drops the fraction.")

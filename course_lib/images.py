@@ -555,6 +555,29 @@ def show(image: ImageSource, title: str | None = None) -> None:
         plt.show()
 
 
+def show_returned_figures_inline() -> None:
+    """In Jupyter, draw a Matplotlib figure that a cell returns (its last expression) as a picture.
+
+    The course's figure functions build figures without pyplot, so a figure shows exactly once:
+    when a cell ends with it. IPython only knows how to draw such a figure once its inline
+    support has been configured (``%matplotlib inline`` does it); this does the same, once.
+    Outside Jupyter it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure not in png.type_printers:
+        png.for_type(Figure, lambda figure: print_figure(figure, "png", bbox_inches="tight"))
+
+
 def show_grid(
     images: Sequence[ImageSource] | np.ndarray,
     titles: Sequence[str] | None = None,
@@ -579,6 +602,7 @@ def show_grid(
     """
     from matplotlib.figure import Figure
 
+    show_returned_figures_inline()
     pictures = [load(image) for image in _as_list(images)]
     count = len(pictures)
     if count == 0:
