@@ -1,0 +1,53 @@
+"""Evaluate a saved classifier on a folder of class sub-folders: accuracy, per class, confusion matrix.
+
+Classes are matched by name, so the folder may list them in any order or hold only some of them.
+Photos the classifier was trained on (recorded in the .keras file) are left out unless
+--include-training is given, so the figures are about photos the model has not seen.
+
+Examples:
+  python -m course_lib evaluate --model data/models/pets.keras --data ../shared/data/pets
+  python -m course_lib evaluate --model pets.keras --data held_out/ --json > result.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a classifier saved by `train` (.keras)")
+    parser.add_argument("--data", required=True, help="folder with one sub-folder of photos per class")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of text")
+    parser.add_argument("--include-training", action="store_true",
+                        help="also evaluate photos the classifier was trained on (inflates the accuracy)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from course_lib import transfer
+
+    info = transfer.classifier_info(args.model)
+    classifier = transfer.load_classifier(args.model)
+    dataset = transfer.image_folder(args.data)
+    note = f"{len(dataset)} photos"
+    trained_on = set(info.get("training_files") or [])
+    if trained_on and not args.include_training:
+        keep = [i for i, name in enumerate(dataset.relative_names()) if name not in trained_on]
+        if not keep:
+            raise ValueError(f"Every photo in {args.data} was used to train this classifier; "
+                             "evaluate on other photos, or pass --include-training.")
+        note = f"{len(keep)} photos ({len(dataset) - len(keep)} left out: the classifier was trained on them)"
+        dataset = dataset.subset(keep)
+    previous = warnings.showwarning
+    warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+    try:
+        result = transfer.evaluate(classifier, dataset)
+    finally:
+        warnings.showwarning = previous
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print(f"Evaluated {note} from {args.data}.")
+        print(result.report())
+    return 0

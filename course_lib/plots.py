@@ -1,0 +1,269 @@
+"""Figures the lessons share: live training curves, confusion charts, feature-map grids.
+
+Every figure has a title and labelled axes; functions return the Matplotlib figure so a lesson
+can save or restyle it.
+"""
+from __future__ import annotations
+
+
+# --- Feature-map grids (lesson 02) ---
+
+
+def show_feature_maps(
+    activations,
+    *,
+    channels: int | list[int] = 16,
+    columns: int = 8,
+    title: str | None = None,
+    cmap: str = "viridis",
+):
+    """Show the feature maps of one layer as a grid of small heat maps, one per channel.
+
+    A layer's output is a stack of 2-D maps, one per channel ("feature"); bright means the
+    feature was found there. Showing a few of them is how one sees *what* a layer responds to.
+    By default the channels with the largest mean activation are shown, because most channels of
+    a deep layer are near zero on any one photo and would show as blank squares.
+
+    Args:
+        activations: one layer's output, shape (1, height, width, channels) or (height, width, channels),
+            a NumPy array or a tensor.
+        channels: how many of the strongest channels to show, or a list of channel numbers.
+        columns: heat maps per row.
+        title: the figure title (default: the map size and channel count).
+        cmap: Matplotlib colour map.
+
+    Returns:
+        The Matplotlib figure.
+
+    Raises:
+        ValueError: if ``activations`` is not one image's 3-D stack of maps, or a channel number is out of range.
+
+    Example:
+        >>> features = models.feature_extractor(bb, ["block_3_expand_relu"])(img[None])
+        >>> show_feature_maps(features, channels=16, title="block_3_expand_relu")
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    maps = np.asarray(activations, dtype=np.float32)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"show_feature_maps needs one layer's activations of shape (1, height, width, channels) or "
+            f"(height, width, channels); got shape {tuple(np.shape(activations))}. Pass one layer's output "
+            "for one image, e.g. features[0] for the first layer of a list."
+        )
+    total = maps.shape[-1]
+    if isinstance(channels, (int, np.integer)):
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1 (how many maps to show); got {channels}.")
+        strength = maps.mean(axis=(0, 1))
+        chosen = [int(c) for c in np.argsort(-strength)[: min(int(channels), total)]]
+    else:
+        chosen = [int(c) for c in channels]
+        bad = [c for c in chosen if not 0 <= c < total]
+        if bad or not chosen:
+            raise ValueError(f"channel numbers must lie in 0..{total - 1} for this layer; got {chosen}.")
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1; got {columns}.")
+    columns = min(columns, len(chosen))
+    rows = -(-len(chosen) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows + 0.6), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, channel in zip(axes.flat, chosen):
+        axis.imshow(maps[:, :, channel], cmap=cmap)
+        axis.set_title(f"channel {channel}", fontsize=8)
+    fig.suptitle(title or f"{len(chosen)} of {total} feature maps, each {maps.shape[0]}x{maps.shape[1]}")
+    fig.tight_layout()
+    return fig
+
+
+# --- Training progress and confusion chart (lessons 07-08) ---
+
+import keras as _keras  # noqa: E402  (the progress plot is a Keras callback, usable with model.fit too)
+
+
+class TrainingProgressPlot(_keras.callbacks.Callback):
+    """A live training plot, like MATLAB's ``trainingOptions(..., 'Plots','training-progress')``.
+
+    Two panels, accuracy and loss, with the training and the validation curve; in Jupyter the
+    figure is redrawn in place after every epoch (one picture, not one per epoch). Outside
+    Jupyter it draws nothing: the training loop's progress line says the same in text.
+    Works with :func:`course_lib.transfer.train_classifier` and with Keras' ``model.fit``.
+
+    Args:
+        title: the figure's title.
+        enabled: ``False`` keeps the records but never draws (e.g. in tests).
+
+    Example:
+        >>> plot = TrainingProgressPlot()
+        >>> transfer.train_classifier(classifier, train_set, valid_set, callbacks=[plot])
+        >>> plot.figure().savefig("training.png")
+    """
+
+    def __init__(self, title: str = "Training progress", *, enabled: bool = True):
+        super().__init__()
+        from course_lib.progress import in_notebook
+
+        self.title = title
+        self.records: list[dict] = []
+        self._live = enabled and in_notebook()
+        self._handle = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.records = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        record = dict(logs or {})
+        record.setdefault("epoch", epoch + 1)
+        self.records.append(record)
+        self._redraw()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Mark the epoch whose weights were kept (``logs["best_epoch"]``, from early stopping)."""
+        self.best_epoch = (logs or {}).get("best_epoch")
+        if self.best_epoch is not None:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        if self._live:
+            from IPython.display import display
+
+            figure = self.figure()
+            if self._handle is None:
+                self._handle = display(figure, display_id=True)
+            else:
+                self._handle.update(figure)
+
+    def figure(self):
+        """The current figure (a Matplotlib Figure, not registered with pyplot)."""
+        return plot_training_history(self.records, title=self.title, best_epoch=getattr(self, "best_epoch", None))
+
+
+def plot_training_history(records, *, title: str = "Training progress", best_epoch: int | None = None):
+    """Accuracy and loss per epoch, training and validation, from a list of epoch records.
+
+    Args:
+        records: dicts with ``epoch``, ``loss``, ``accuracy`` and optionally ``val_loss``,
+            ``val_accuracy`` and ``phase`` (a vertical line marks where a new phase starts), e.g.
+            ``TrainingHistory.epochs`` from :func:`course_lib.transfer.train_classifier`
+            (or the history itself).
+        title: the figure's title.
+        best_epoch: the epoch whose weights were kept; marked with a star (default: the
+            history's ``best_epoch`` if given a TrainingHistory).
+
+    Returns:
+        The Matplotlib figure.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    best_epoch = best_epoch if best_epoch is not None else getattr(records, "best_epoch", None)
+    records = list(getattr(records, "epochs", records))
+    figure = Figure(figsize=(10, 3.6), dpi=100)
+    accuracy_axes, loss_axes = figure.subplots(1, 2)
+    epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
+    for axes, key, label in ((accuracy_axes, "accuracy", "accuracy"), (loss_axes, "loss", "loss (cross-entropy)")):
+        if records:
+            axes.plot(epochs, [r.get(key) for r in records], "o-", color="tab:blue", label="training (augmented)")
+            if any("val_" + key in r for r in records):
+                axes.plot(epochs, [r.get("val_" + key) for r in records], "s--", color="black", label="validation")
+        for previous, current in zip(records, records[1:]):
+            if previous.get("phase") != current.get("phase"):
+                axes.axvline(current.get("epoch") - 0.5, color="tab:orange", linestyle=":")
+                axes.text(current.get("epoch") - 0.4, 0.5, str(current.get("phase")), color="tab:orange",
+                          transform=axes.get_xaxis_transform(), va="center", fontsize=9,
+                          bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        kept = [r for r in records if r.get("epoch") == best_epoch and "val_" + key in r]
+        if kept:
+            axes.plot([best_epoch], [kept[0]["val_" + key]], "*", color="tab:red", markersize=14, zorder=5,
+                      label=f"kept (epoch {best_epoch})")
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        if records:
+            axes.legend(loc="lower right" if key == "accuracy" else "upper right", fontsize=9)
+    accuracy_axes.set_ylim(0, 1.02)
+    accuracy_axes.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    last = records[-1] if records else {}
+    status = f" — epoch {last['epoch']}, validation accuracy {last['val_accuracy']:.1%}" if "val_accuracy" in last else ""
+    kept = [r for r in records if r.get("epoch") == best_epoch and "val_accuracy" in r]
+    if kept:
+        status = f" — kept epoch {best_epoch} of {last['epoch']}: validation accuracy {kept[0]['val_accuracy']:.1%}"
+    figure.suptitle(title + status)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_chart(confusion, class_names, *, title: str = "Confusion chart"):
+    """MATLAB's ``confusionchart``: counts of true (rows) vs predicted (columns) classes.
+
+    Cells are coloured by the share of the row (so a class with few photos reads as clearly as
+    one with many), the diagonal in blue and mistakes in red, and each cell shows its count. A
+    column on the right gives each class's accuracy (MATLAB's row summary). The figure grows
+    with the number of classes and the column names are slanted, so 9 or 20 classes stay readable.
+
+    Args:
+        confusion: square array of counts, rows = true class, columns = predicted class.
+        class_names: one name per row/column.
+        title: the figure's title.
+
+    Returns:
+        The Matplotlib figure.
+
+    Example:
+        >>> confusion_chart(result.confusion, result.class_names, title="validation split")
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(confusion)
+    names = [str(name) for name in class_names]
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(names):
+        raise ValueError(
+            f"confusion must be a square matrix with one row per class name; got shape {counts.shape} "
+            f"and {len(names)} names."
+        )
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    size = len(names)
+    side = 2.5 + 0.62 * size
+    figure = Figure(figsize=(side + 1.6, side), dpi=100)
+    grid = figure.add_gridspec(1, 2, width_ratios=[size, 1.4], wspace=0.05)
+    axes = figure.add_subplot(grid[0])
+    summary = figure.add_subplot(grid[1], sharey=axes)
+    colours = np.ones((size, size, 3))
+    diagonal = np.eye(size, dtype=bool)
+    blue, red = np.array([0.0, 0.35, 0.75]), np.array([0.85, 0.2, 0.1])
+    strength = np.where(counts > 0, 0.15 + 0.85 * shares, 0.0)[..., None]
+    colours = np.where(diagonal[..., None], 1 - strength * (1 - blue), 1 - strength * (1 - red))
+    axes.imshow(colours, aspect="equal")
+    for row in range(size):
+        for column in range(size):
+            if counts[row, column]:
+                dark = shares[row, column] > 0.55
+                axes.text(column, row, str(int(counts[row, column])), ha="center", va="center",
+                          fontsize=10, color="white" if dark else "black")
+    axes.set_xticks(range(size), names, rotation=45, ha="right", fontsize=9)
+    axes.set_yticks(range(size), names, fontsize=9)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_xticks(np.arange(size + 1) - 0.5, minor=True)
+    axes.set_yticks(np.arange(size + 1) - 0.5, minor=True)
+    axes.grid(which="minor", color="0.85", linewidth=0.8)
+    axes.tick_params(which="minor", length=0)
+    recall = np.divide(np.diag(counts), totals[:, 0], out=np.full(size, np.nan), where=totals[:, 0] > 0)
+    summary.imshow(np.where(np.isnan(recall), 1.0, 1 - 0.6 * np.nan_to_num(recall))[:, None],
+                   cmap="Blues_r", vmin=0, vmax=1, aspect="auto")
+    for row, value in enumerate(recall):
+        summary.text(0, row, "—" if np.isnan(value) else f"{value:.0%}", ha="center", va="center", fontsize=9,
+                     color="white" if not np.isnan(value) and value > 0.6 else "black")
+    summary.set_xticks([0], ["per-class\naccuracy"], fontsize=9)
+    summary.tick_params(axis="y", left=False, labelleft=False)
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    figure.suptitle(f"{title}: accuracy {accuracy:.1%} on {int(counts.sum())} photos")
+    figure.subplots_adjust(left=0.22, bottom=0.22, right=0.97, top=0.92)
+    return figure
