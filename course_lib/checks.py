@@ -321,3 +321,157 @@ def check_octave_shape(student_octave_shape: Callable) -> None:
             hint = "Each side is multiplied by octave_scale ** n (a power: n = -2 means divide by 1.3 twice)."
         raise ExerciseIncorrect(f"{call} returned ({int(height)}, {int(width)}), expected {tuple(expected)}. {hint}")
     passed("octave_shape scales both sides by octave_scale ** n and drops the fraction.")
+
+
+# --- Lesson 06 ---
+
+
+def check_tile_bounds(student_tile_bounds: Callable) -> None:
+    """Lesson 06: ``tile_bounds(length, tile_size)`` must cut ``0..length`` into as few tiles as
+    possible (``ceil(length / tile_size)``), none longer than ``tile_size``, covering every pixel.
+
+    Several answers are right (equal tiles, or full tiles and a shorter last one), so this checks
+    those properties rather than comparing with ``dream.tile_bounds``.
+    """
+    import math
+
+    for length, tile_size in [(1000, 512), (2048, 512), (512, 512), (100, 512), (1650, 512), (7, 3), (1, 1), (513, 512)]:
+        call = f"tile_bounds({length}, {tile_size})"
+        answer = call_student(student_tile_bounds, length, tile_size)
+        if answer is None:
+            raise ExerciseIncorrect(f"{call} returned nothing; end with `return bounds`.")
+        try:
+            bounds = [int(bound) for bound in answer]
+        except (TypeError, ValueError):
+            raise ExerciseIncorrect(f"{call} returned {answer!r}; expected a list of whole numbers.") from None
+        if not bounds or bounds[0] != 0:
+            raise ExerciseIncorrect(f"{call} returned {bounds}; the first boundary must be 0 (the top or left edge).")
+        if bounds[-1] != length:
+            raise ExerciseIncorrect(
+                f"{call} returned {bounds}; the last boundary must be {length}, the edge, so the pixels at the "
+                "right and bottom edges are in a tile too (the tutorial's version skips them)."
+            )
+        sizes = [end - start for start, end in zip(bounds, bounds[1:])]
+        if any(size <= 0 for size in sizes):
+            raise ExerciseIncorrect(f"{call} returned {bounds}; boundaries must increase, every tile holding pixels.")
+        if max(sizes) > tile_size:
+            raise ExerciseIncorrect(
+                f"{call} returned {bounds}: a tile of {max(sizes)} px, longer than tile_size={tile_size}."
+            )
+        fewest = math.ceil(length / tile_size)
+        if len(sizes) != fewest:
+            raise ExerciseIncorrect(
+                f"{call} returned {bounds}: {len(sizes)} tiles where {fewest} suffice (ceil(length / tile_size)); "
+                "every tile costs a forward and a backward pass."
+            )
+    passed("tile_bounds covers every pixel with as few tiles as possible, none longer than tile_size.")
+
+
+# --- Lesson 07 ---
+
+
+def _factor_range(factor: Any) -> tuple[float, float]:
+    """A Keras factor (a number f means -f..f) as a (low, high) pair."""
+    if factor is None:
+        return (0.0, 0.0)
+    if isinstance(factor, (int, float)):
+        return (-float(factor), float(factor))
+    low, high = factor
+    return (float(low), float(high))
+
+
+def check_augmenter(student_make_augmenter: Callable) -> None:
+    """Compare the student's augmenter with the source's imageDataAugmenter settings.
+
+    Expected: a horizontal RandomFlip, a RandomTranslation of 30/224 of the side in both
+    directions, and a RandomZoom with independent height and width factors that scale the
+    content by 0.9..1.1 (exactly 1/1.1 - 1 .. 1/0.9 - 1; +-0.1 is accepted as close enough).
+    """
+    import keras
+
+    augment = call_student(student_make_augmenter, 0)
+    if not isinstance(augment, keras.Layer):
+        raise ExerciseIncorrect(f"make_augmenter should return a keras.Sequential of layers; got {type(augment).__name__}.")
+    layers = {type(layer).__name__: layer for layer in getattr(augment, "layers", [augment])}
+    missing = [name for name in ("RandomFlip", "RandomTranslation", "RandomZoom") if name not in layers]
+    if missing:
+        raise ExerciseIncorrect(f"The augmenter lacks {', '.join(missing)}; the source reflects, translates and scales.")
+    if layers["RandomFlip"].mode != "horizontal":
+        raise ExerciseIncorrect(
+            f"RandomFlip mode is {layers['RandomFlip'].mode!r}; 'RandXReflection' flips left-right only: use 'horizontal'."
+        )
+    shift = 30 / 224
+    translation = layers["RandomTranslation"]
+    for axis in ("height_factor", "width_factor"):
+        low, high = _factor_range(getattr(translation, axis))
+        if abs(low + shift) > 2e-3 or abs(high - shift) > 2e-3:
+            raise ExerciseIncorrect(
+                f"RandomTranslation {axis} covers {low:.3f}..{high:.3f} of the side; the source's +-30 px on a "
+                f"224 px input is +-{shift:.3f} (30 / 224)."
+            )
+    zoom = layers["RandomZoom"]
+    exact = (1 / 1.1 - 1, 1 / 0.9 - 1)
+    for axis in ("height_factor", "width_factor"):
+        factor = getattr(zoom, axis)
+        if factor is None:
+            raise ExerciseIncorrect(
+                "RandomZoom needs a width_factor too: the source scales x ('RandXScale') and y ('RandYScale') independently."
+            )
+        low, high = _factor_range(factor)
+        if abs(low - exact[0]) > 0.012 or abs(high - exact[1]) > 0.012:
+            raise ExerciseIncorrect(
+                f"RandomZoom {axis} covers {low:.3f}..{high:.3f}; a scale of 0.9..1.1 needs about "
+                f"{exact[0]:.3f}..{exact[1]:.3f} (a zoom factor z shows the content at 1 / (1 + z))."
+            )
+    batch = np.full((2, 48, 48, 3), 128.0, dtype=np.float32)
+    output = np.asarray(augment(batch, training=True))
+    if output.shape != batch.shape:
+        raise ExerciseIncorrect(f"The augmenter changed the batch shape from {batch.shape} to {output.shape}.")
+    passed("the augmenter flips left-right, shifts up to 30/224 of the side and scales by 0.9-1.1 in x and y.")
+
+
+# --- Lesson 08 ---
+
+
+def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
+    """Compare the student's confusion matrix with ``transfer.confusion_matrix`` (rows = true class)."""
+    from course_lib import transfer
+
+    rng = np.random.default_rng(8)
+    cases = [
+        (rng.integers(0, 4, 50), rng.integers(0, 4, 50), 4),
+        (np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), 3),  # class 2 never occurs: still 3x3
+    ]
+    for true_labels, predicted, classes in cases:
+        expected = transfer.confusion_matrix(true_labels, predicted, classes)
+        actual = np.asarray(call_student(student_confusion_matrix, true_labels, predicted, classes))
+        if actual.shape == expected.shape and np.array_equal(actual, expected.T) and not np.array_equal(actual, expected):
+            raise ExerciseIncorrect("Rows and columns are swapped: a row is the TRUE class, a column the PREDICTED one.")
+        assert_close(actual, expected, f"confusion_matrix(true, predicted, {classes})", atol=0, rtol=0)
+    passed("confusion_matrix counts true classes in rows and predictions in columns.")
+
+
+# --- Lesson 09 ---
+
+
+def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
+    """Compare the student's Laplacian-pyramid normalisation with ``classviz.laplacian_normalize``.
+
+    The test gradient is deliberately unbalanced (strong fine detail, weak coarse structure), like
+    a real classifier gradient, so returning it unchanged or dividing by one overall RMS both fail.
+    """
+    import tensorflow as tf
+
+    from course_lib import classviz
+
+    rng = np.random.default_rng(9)
+    coarse = tf.image.resize(rng.normal(size=(2, 6, 6, 3)).astype(np.float32) * 0.05, [48, 48]).numpy()
+    gradient = tf.constant(coarse + rng.normal(size=(2, 48, 48, 3)).astype(np.float32) * 20.0)
+    expected = classviz.laplacian_normalize(gradient, 4).numpy()
+    actual = np.asarray(call_student(student_laplacian_normalize, gradient, 4))
+    if actual.shape == expected.shape:
+        per_image_rms = np.sqrt(np.mean(gradient.numpy() ** 2, axis=(1, 2, 3), keepdims=True))
+        if np.allclose(actual, gradient.numpy() / per_image_rms, atol=1e-3):
+            raise ExerciseIncorrect("You divided the whole gradient by one RMS; divide EACH band by its own RMS.")
+    assert_close(actual, expected, "laplacian_normalize(gradient, levels=4)", atol=1e-3, rtol=1e-3)
+    passed("each Laplacian band of the gradient gets unit RMS before the bands are merged back.")
