@@ -1,0 +1,321 @@
+"""Specification of course_lib.dream: the tutorial's numbers, compiled once, tiles that cover everything.
+
+Every expected value is computed here independently, with a plain ``tf.GradientTape`` on the
+Keras feature extractor of the real embedded ``dog_breeds`` backbone, on small crops of real photos.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import dream, models
+
+pytestmark = pytest.mark.slow  # a real network runs in every test (a few seconds in all)
+
+
+@pytest.fixture(scope="module")
+def backbone() -> models.Backbone:
+    return models.backbone("dog_breeds", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def dream_model(backbone) -> "models.keras.Model":
+    return models.feature_extractor(backbone)
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """A real photo (scikit-image's cat), 120x160 uint8."""
+    from skimage import data
+    from skimage.transform import resize
+
+    return (resize(data.chelsea(), (120, 160), anti_aliasing=True) * 255).astype(np.uint8)
+
+
+def model_range(photo: np.ndarray) -> tf.Tensor:
+    return tf.constant(photo.astype(np.float32) / 127.5 - 1.0)
+
+
+def tutorial_loss(img: tf.Tensor, model, weights=None) -> tf.Tensor:
+    """The tutorial's loss written out again: sum of the mean activation of each layer."""
+    activations = model(tf.expand_dims(img, 0), training=False)
+    weights = weights or [1.0] * len(activations)
+    return tf.add_n([w * tf.reduce_mean(a) for w, a in zip(weights, activations)])
+
+
+def tutorial_gradient(img: tf.Tensor, model, weights=None) -> np.ndarray:
+    with tf.GradientTape() as tape:
+        tape.watch(img)
+        loss = tutorial_loss(img, model, weights)
+    return tape.gradient(loss, img).numpy()
+
+
+def assert_same_gradient(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """Gradients agree, except where a ReLU sits exactly on its kink.
+
+    A ReLU network's input gradient is piecewise constant: when a unit's input is within rounding
+    error of 0 (or 6 for ReLU6), two correct float32 computations can put it on different sides
+    and its whole gradient contribution appears or vanishes. So: 99.5% of the values must agree
+    to 1e-3 of the largest, and the whole to 2% in norm (a real error, like a missing tile or a
+    wrong kernel flip, breaks both by far).
+    """
+    scale = np.abs(expected).max()
+    close = np.abs(actual - expected) <= 1e-3 * scale
+    assert close.mean() >= 0.995, f"{what}: only {close.mean():.2%} of the values agree"
+    error = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
+    assert error <= 2e-2, f"{what}: relative error {error:.3g}"
+
+
+# --- calc_loss -----------------------------------------------------------------------------------
+
+
+def test_calc_loss_is_the_sum_of_each_layers_mean_activation(dream_model, photo):
+    img = model_range(photo)
+    activations = dream_model(tf.expand_dims(img, 0))
+    expected = sum(float(np.mean(a)) for a in activations)
+    assert float(dream.calc_loss(img, dream_model)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_calc_loss_weights_each_layer(dream_model, photo):
+    img = model_range(photo)
+    means = [float(np.mean(a)) for a in dream_model(tf.expand_dims(img, 0))]
+    loss = float(dream.calc_loss(img, dream_model, layer_weights=[0.0, 2.0]))
+    assert loss == pytest.approx(2.0 * means[1], rel=1e-5)
+
+
+def test_calc_loss_accepts_a_single_output_model(backbone, photo):
+    single = models.feature_extractor(backbone, "block_3_expand_relu")
+    img = model_range(photo)
+    expected = float(np.mean(single(tf.expand_dims(img, 0))))
+    assert float(dream.calc_loss(img, single)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [([1.0], "one weight per layer"), ([1.0, -1.0], ">= 0"), ([1.0, float("nan")], "finite"), ([0, 0], "all 0")],
+)
+def test_bad_layer_weights_are_refused_clearly(dream_model, photo, weights, message):
+    with pytest.raises(ValueError, match=message):
+        dream.calc_loss(model_range(photo), dream_model, layer_weights=weights)
+
+
+# --- the compiled step ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0]])
+def test_one_engine_step_is_the_tutorials_normalised_clipped_gradient_ascent(dream_model, photo, weights):
+    img = model_range(photo)
+    step_size = 0.01
+    g = tutorial_gradient(img, dream_model, weights)
+    expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * step_size, -1, 1)
+
+    # optimize=False: the Keras model itself, so the numbers must agree to float32 rounding.
+    plain = dream.DeepDream(dream_model, layer_weights=weights, optimize=False)
+    loss, stepped = plain(img, tf.constant(1), tf.constant(step_size))
+    assert float(loss) == pytest.approx(float(tutorial_loss(img, dream_model, weights)), rel=1e-5)
+    np.testing.assert_allclose(stepped.numpy(), expected, atol=1e-6)
+    assert np.abs(stepped.numpy() - img.numpy()).max() > 1e-3  # the step really moved the image
+
+    # The default engine (folded batch norm, forward-convolution gradients, float32 here): same step.
+    engine = dream.DeepDream(dream_model, layer_weights=weights)
+    assert engine.precision == "float32"  # the dog model has depthwise convolutions: never bfloat16
+    loss, stepped = engine(img, tf.constant(1), tf.constant(step_size))
+    assert float(loss) == pytest.approx(float(tutorial_loss(img, dream_model, weights)), rel=1e-4)
+    assert_same_gradient(stepped.numpy() - img.numpy(), expected - img.numpy(), "one step")
+
+
+def test_engine_gradient_equals_the_keras_models_input_gradient(dream_model, photo):
+    """The fast graph (folded batch norm, forward-convolution gradients) changes no numbers."""
+    img = model_range(photo)
+    engine = dream.DeepDream(dream_model)
+    with tf.GradientTape() as tape:
+        tape.watch(img)
+        loss = engine._loss_fn(img)
+    fast = tape.gradient(loss, img).numpy()
+    reference = tutorial_gradient(img, dream_model)
+    assert float(loss) == pytest.approx(float(tutorial_loss(img, dream_model)), rel=1e-4)
+    assert_same_gradient(fast, reference, "input gradient")
+    # Away from ReLU kinks the agreement is float32 rounding: the median error is tiny.
+    assert np.median(np.abs(fast - reference)) <= 1e-5 * np.abs(reference).max()
+
+
+def test_octave_loop_does_not_retrace(dream_model, photo):
+    engine = dream.DeepDream(dream_model)
+    dreamed = dream.run_deep_dream_with_octaves(
+        photo, engine, steps_per_octave=2, octaves=range(-2, 3), show_progress=False
+    )
+    assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
+    assert engine.trace_count == 1  # five image sizes, one trace
+
+
+def test_engines_are_reused_between_runs(backbone, photo):
+    first = dream.engine_for(backbone)
+    dream.run_deep_dream_simple(photo, backbone, steps=1, show_progress=False)
+    assert dream.engine_for(backbone) is first and first.trace_count == 1
+
+
+def test_simple_dream_changes_the_photo_and_keeps_its_size(backbone, photo):
+    dreamed = dream.run_deep_dream_simple(photo, backbone, steps=5, show_progress=False)
+    assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
+    assert np.abs(dreamed.astype(int) - photo.astype(int)).mean() > 1.0
+
+
+def test_zero_steps_return_the_photo(backbone, photo):
+    same = dream.run_deep_dream_simple(photo, backbone, steps=0, show_progress=False)
+    assert np.abs(same.astype(int) - photo.astype(int)).max() <= 1  # float round trip only
+
+
+# --- parameter checks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step_size", [float("nan"), -0.01, 0, float("inf"), "big"])
+def test_bad_step_size_is_refused(backbone, photo, step_size):
+    with pytest.raises(ValueError, match="step_size"):
+        dream.run_deep_dream_simple(photo, backbone, steps=1, step_size=step_size, show_progress=False)
+
+
+@pytest.mark.parametrize("steps", [-1, 2.5, "ten"])
+def test_bad_steps_are_refused(backbone, photo, steps):
+    with pytest.raises(ValueError, match="steps"):
+        dream.run_deep_dream_with_octaves(photo, backbone, steps_per_octave=steps, show_progress=False)
+
+
+@pytest.mark.parametrize("octave_scale", [0, -1.3, float("nan")])
+def test_bad_octave_scale_is_refused(backbone, photo, octave_scale):
+    with pytest.raises(ValueError, match="octave_scale"):
+        dream.run_deep_dream_with_octaves(photo, backbone, steps_per_octave=1, octave_scale=octave_scale,
+                                          show_progress=False)
+
+
+def test_empty_octaves_are_refused(backbone, photo):
+    with pytest.raises(ValueError, match="octaves is empty"):
+        dream.run_deep_dream_with_octaves(photo, backbone, octaves=[], show_progress=False)
+
+
+def test_octave_sizes_follow_the_tutorial():
+    # The tutorial: tf.cast(float_base_shape * 1.3**n, tf.int32) for n in -2..2.
+    expected = [(int(375 * 1.3**n), int(500 * 1.3**n)) for n in range(-2, 3)]
+    assert dream.octave_sizes((375, 500)) == expected
+
+
+def test_octaves_below_the_networks_minimum_are_dreamed_at_the_minimum_with_a_note(capsys):
+    sizes = dream.octave_sizes((40, 80), range(-3, 1), 1.3, min_size=32)
+    assert all(min(size) >= 32 for size in sizes)
+    assert sizes[-1] == (40, 80)
+    assert "smaller than the network's minimum of 32 px" in capsys.readouterr().out
+
+
+def test_a_photo_smaller_than_the_network_minimum_is_refused(backbone):
+    with pytest.raises(ValueError):
+        dream.run_deep_dream_simple(np.zeros((8, 8, 3), np.uint8), backbone, steps=1, show_progress=False)
+
+
+def test_wrong_dream_model_type_is_refused(photo):
+    with pytest.raises(ValueError, match="dream_model must be"):
+        dream.run_deep_dream_simple(photo, "inception", steps=1, show_progress=False)
+
+
+# --- random roll and tiles -----------------------------------------------------------------------
+
+
+def test_tile_bounds_partition_every_side_into_near_equal_tiles():
+    for length in [1, 31, 32, 33, 100, 511, 512, 513, 1000, 4000]:
+        for tile_size in [32, 100, 512]:
+            bounds = dream.tile_bounds(length, tile_size).numpy()
+            widths = np.diff(bounds)
+            assert bounds[0] == 0 and bounds[-1] == length
+            assert widths.max() <= max(tile_size, 0) or len(widths) == 1
+            assert widths.max() - widths.min() <= 1
+            assert len(widths) == max(math.ceil(length / tile_size), 1)
+
+
+def test_random_roll_is_undone_by_rolling_back(photo):
+    img = model_range(photo)
+    shift, rolled = dream.random_roll(img, 50)
+    assert np.all(np.abs(shift.numpy()) <= 50)
+    np.testing.assert_array_equal(tf.roll(rolled, -shift, axis=[0, 1]).numpy(), img.numpy())
+
+
+def expected_tiled_gradient(img: tf.Tensor, model, tile_size: int, generator: tf.random.Generator) -> np.ndarray:
+    """The tiled gradient computed here tile by tile: roll, tile grid, one tape per tile, roll back."""
+    shift = generator.uniform([2], minval=-tile_size, maxval=tile_size, dtype=tf.int32)
+    rolled = tf.roll(img, shift, axis=[0, 1])
+    height, width = img.shape[:2]
+    gradients = np.zeros(img.shape, np.float32)
+    for top in range(0, height, tile_size):  # the test sizes are multiples of the tile size
+        for left in range(0, width, tile_size):
+            tile = rolled[top:top + tile_size, left:left + tile_size]
+            gradients[top:top + tile_size, left:left + tile_size] = tutorial_gradient(tile, model)
+    gradients = np.roll(gradients, -shift.numpy(), axis=(0, 1))
+    return gradients / (gradients.std() + 1e-8)
+
+
+def test_tiled_gradients_cover_every_pixel_and_read_the_size_at_run_time(dream_model, photo):
+    tiled = dream.TiledGradients(dream_model, tile_size=40)
+    for height, width in [(120, 160), (80, 120)]:  # 3x4 tiles, then 2x3 tiles, one traced function
+        img = tf.image.resize(model_range(photo), (height, width))
+        twin = tf.random.Generator.from_state(tiled.generator.state.numpy(), tiled.generator.algorithm)
+        expected = expected_tiled_gradient(img, dream_model, 40, twin)
+        gradients = tiled(img).numpy()
+        assert gradients.shape == (height, width, 3)
+        assert np.all(np.abs(gradients).sum(axis=-1) > 0), "some pixels got no gradient (a skipped tile)"
+        assert_same_gradient(gradients, expected, f"tiled gradient at {height}x{width}")
+    assert tiled.trace_count == 1
+
+
+def test_tiled_dream_runs_octaves_and_keeps_the_photo_size(backbone, photo):
+    dreamed = dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, octaves=range(-1, 1),
+                                              tile_size=64, show_progress=False)
+    assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
+    assert np.abs(dreamed.astype(int) - photo.astype(int)).mean() > 0.2
+
+
+def test_tile_smaller_than_the_network_minimum_is_refused(backbone, photo):
+    with pytest.raises(ValueError, match="tile_size"):
+        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=8, show_progress=False)
+
+
+# --- precision -----------------------------------------------------------------------------------
+
+
+def test_bfloat16_gradient_points_the_same_way_as_float32(dream_model, photo):
+    """precision='bfloat16' (chosen automatically only for InceptionV3 on CPUs with AMX) changes the
+    numbers a little, never the direction of the ascent."""
+    img = model_range(photo)
+    engine = dream.DeepDream(dream_model, precision="bfloat16")
+    assert engine.precision == "bfloat16"
+    with tf.GradientTape() as tape:
+        tape.watch(img)
+        loss = engine._loss_fn(img)
+    fast = tape.gradient(loss, img).numpy().ravel()
+    reference = tutorial_gradient(img, dream_model).ravel()
+    cosine = fast @ reference / np.linalg.norm(fast) / np.linalg.norm(reference)
+    # Measured: 0.89 for this 17-block MobileNetV2 (every ReLU6 kink moves in bfloat16), 0.99 for
+    # InceptionV3 to mixed5. Unrelated directions would give ~0; a wrong graph, well under 0.5.
+    assert cosine > 0.8
+    assert float(loss) == pytest.approx(float(tutorial_loss(img, dream_model)), rel=3e-2)
+
+
+def test_unknown_precision_is_refused(dream_model):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        dream.DeepDream(dream_model, precision="float16")
+
+
+def test_the_minimum_size_of_a_feature_extractor_is_its_backbones(backbone, dream_model):
+    assert dream._min_size_of(dream_model) == backbone.min_size
+
+
+def test_a_layer_the_fast_graph_does_not_know_falls_back_to_the_keras_model(backbone, photo):
+    import keras
+
+    features = backbone.model.get_layer("block_5_expand_relu").output
+    unusual = keras.Model(backbone.model.input, keras.layers.LeakyReLU(negative_slope=0.1)(features))
+    assert dream.dream_graph.loss_function(unusual) is None
+    img = model_range(photo)
+    g = tutorial_gradient(img, unusual)
+    expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * 0.01, -1, 1)
+    _, stepped = dream.DeepDream(unusual)(img, tf.constant(1), tf.constant(0.01))
+    np.testing.assert_allclose(stepped.numpy(), expected, atol=1e-6)
