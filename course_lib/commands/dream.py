@@ -2,7 +2,7 @@
 
 Examples:
   python -m course_lib dream photo.jpg -o dream.png
-  python -m course_lib dream photo.jpg -o dream.png --backbone dog_breeds --layers block_5_expand_relu
+  python -m course_lib dream photo.jpg -o dream.png --backbone dog_breeds --layers block_8_expand_relu,block_12_expand_relu
   python -m course_lib dream big.jpg -o big_dream.png --max-dim 0 --tile-size 512   # tiled, any size
 """
 from __future__ import annotations
