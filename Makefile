@@ -12,7 +12,7 @@ STAMP := $(VENV)/.course-installed
 LAB_ARGS ?=
 TEST_ARGS ?=
 
-.PHONY: setup lab test
+.PHONY: setup lab test student slides site
 
 setup: $(STAMP)
 
@@ -29,3 +29,19 @@ lab: setup
 
 test: setup
 	DEEPDREAM_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(TEST_ARGS)
+
+# Your own copy of the lessons with the exercises open, in student/ (git ignores it). Run it again
+# after `git pull`: a copy you have edited is never overwritten; the new version lands beside it
+# as NN_name.new.ipynb.
+student: setup
+	$(BIN)/python tools/make_student.py
+
+# reveal.js slides of every lesson in site/slides/, presentable offline (reveal.js and MathJax
+# come from the npm registry once, at build time). After `make site` they show the pictures too.
+slides: setup
+	$(BIN)/python tools/build_slides.py
+
+# Every lesson executed in FULL mode and rendered to HTML in site/ with an index, for reading
+# without running. Long on a CPU (see README); lessons unchanged since the last run are reused.
+site: setup
+	$(BIN)/python tools/build_site.py

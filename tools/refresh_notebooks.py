@@ -44,6 +44,8 @@ def keep_checked_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNo
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    # Saved widget state (progress bars, the dream explorer) is output too: it belongs to a run.
+    notebook.metadata.pop("widgets", None)
     return notebook
 
 
