@@ -172,6 +172,8 @@ class DreamExplorer:
         max_dim: uploads are shrunk to this longer side (the tutorial's 500 px).
         save_folder: where the Save button writes (default :func:`default_save_folder`).
         steps_per_octave: the starting value of the steps slider.
+        octaves: the starting octave range (default the tutorial's ``range(-2, 3)``;
+            ``range(0, 1)`` is the simple loop of lesson 04).
 
     Attributes:
         image: the photo the next run dreams on.
@@ -188,7 +190,8 @@ class DreamExplorer:
     """
 
     def __init__(self, backbone: Any, image: Any, *, max_dim: int | None = 500,
-                 save_folder: str | Path | None = None, steps_per_octave: int = 20):
+                 save_folder: str | Path | None = None, steps_per_octave: int = 20,
+                 octaves: range | None = None):
         import ipywidgets as widgets
 
         from course_lib import dream
@@ -216,8 +219,11 @@ class DreamExplorer:
             value=dream.STEP_SIZE, base=10, min=-3, max=-1, step=0.1, readout_format=".3f",
             description="step size", style=style, layout=wide,
         )
+        octaves = dream.OCTAVES if octaves is None else octaves
+        if not isinstance(octaves, range) or len(octaves) == 0 or octaves.step != 1 or not -4 <= octaves.start <= octaves[-1] <= 4:
+            raise ValueError(f"octaves must be a range of whole numbers within -4..4, like range(-2, 3); got {octaves!r}.")
         self.octaves = widgets.IntRangeSlider(
-            value=(dream.OCTAVES.start, dream.OCTAVES.stop - 1), min=-4, max=4,
+            value=(octaves.start, octaves[-1]), min=-4, max=4,
             description="octaves", style=style, layout=wide,
         )
         self.upload = PhotoUpload(max_dim, min_size=backbone, on_load=self._use_upload)
@@ -358,7 +364,7 @@ def dream_explorer(backbone: Any = None, image: Any = None, **options: Any) -> D
     Args:
         backbone: a backbone (default: ``models.backbone("auto")``).
         image: the starting photo (default: the tutorial's Labrador).
-        **options: passed to :class:`DreamExplorer` (``max_dim``, ``save_folder``, ``steps_per_octave``).
+        **options: passed to :class:`DreamExplorer` (``max_dim``, ``save_folder``, ``steps_per_octave``, ``octaves``).
 
     Returns:
         The :class:`DreamExplorer`; its ``.result`` holds the last dream.
