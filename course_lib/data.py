@@ -237,6 +237,14 @@ def _stream(response, temporary: Path, url: str, *, md5: str | None, sha256: str
                 digest.update(chunk)
             bar.update(min(round(received / 1e6), megabytes), "MB")
     bar.close(f"{received / 1e6:.1f} MB")
+    # http.client's read(amt) returns b"" instead of raising when the connection drops early, so
+    # a broken-off transfer looks like a finished one unless the count is checked against the
+    # server's announced Content-Length (the only check when the caller gives no size).
+    if announced is not None and received != announced:
+        raise DownloadError(
+            f"The download of {url} broke off: {received:,} of the announced {announced:,} bytes arrived; "
+            "the partial file was deleted. Try again."
+        )
     if size is not None and received != size:
         raise DownloadError(
             f"The download of {url} is {received:,} bytes, but {size:,} were expected (a broken-off or changed "

@@ -5,18 +5,26 @@ can save or restyle it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the hints only: NumPy, TensorFlow and Matplotlib load when a figure is drawn
+    import numpy as np
+    import tensorflow as tf
+    from matplotlib.figure import Figure
+
 
 # --- Feature-map grids (lesson 02) ---
 
 
 def show_feature_maps(
-    activations,
+    activations: np.ndarray | tf.Tensor,
     *,
     channels: int | list[int] = 16,
     columns: int = 8,
     title: str | None = None,
     cmap: str = "viridis",
-):
+) -> Figure:
     """Show the feature maps of one layer as a grid of small heat maps, one per channel.
 
     A layer's output is a stack of 2-D maps, one per channel ("feature"); bright means the
@@ -137,12 +145,14 @@ class TrainingProgressPlot(_keras.callbacks.Callback):
             else:
                 self._handle.update(figure)
 
-    def figure(self):
+    def figure(self) -> Figure:
         """The current figure (a Matplotlib Figure, not registered with pyplot)."""
         return plot_training_history(self.records, title=self.title, best_epoch=getattr(self, "best_epoch", None))
 
 
-def plot_training_history(records, *, title: str = "Training progress", best_epoch: int | None = None):
+def plot_training_history(
+    records: Sequence[Mapping[str, float | int | str]], *, title: str = "Training progress", best_epoch: int | None = None
+) -> Figure:
     """Accuracy and loss per epoch, training and validation, from a list of epoch records.
 
     Args:
@@ -198,7 +208,9 @@ def plot_training_history(records, *, title: str = "Training progress", best_epo
     return figure
 
 
-def confusion_chart(confusion, class_names, *, title: str = "Confusion chart"):
+def confusion_chart(
+    confusion: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str], *, title: str = "Confusion chart"
+) -> Figure:
     """MATLAB's ``confusionchart``: counts of true (rows) vs predicted (columns) classes.
 
     Cells are coloured by the share of the row (so a class with few photos reads as clearly as

@@ -28,16 +28,19 @@ import os
 import time
 import warnings
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from course_lib import files, images
-from course_lib.config import settings
+from course_lib import config, files, images
 from course_lib.models import DOG_MODEL_INPUT_SIZE, Backbone, Classifier, backbone as load_backbone
 from course_lib.progress import Progress
+
+if TYPE_CHECKING:  # only for the hint: Matplotlib is imported by images.show_grid when a figure is drawn
+    import matplotlib.figure
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
@@ -190,7 +193,7 @@ def split_each_label(
     """
     if not 0.0 < float(train_fraction) < 1.0 or not np.isfinite(train_fraction):
         raise ValueError(f"train_fraction must be between 0 and 1 (the source uses 0.7), got {train_fraction!r}.")
-    rng = np.random.default_rng(settings.seed if seed is None else seed)
+    rng = np.random.default_rng(config.settings.seed if seed is None else seed)
     train_indices: list[int] = []
     valid_indices: list[int] = []
     for label, name in enumerate(dataset.class_names):
@@ -304,7 +307,7 @@ def augmenter(*, seed: int | None = None) -> keras.Sequential:
         >>> augment = augmenter(seed=1)
         >>> copies = augment(np.repeat(photo[None], 8, axis=0).astype("float32"), training=True)
     """
-    seed = settings.seed if seed is None else int(seed)
+    seed = config.settings.seed if seed is None else int(seed)
     shift = TRANSLATION_PIXELS / SOURCE_INPUT_SIZE
     # Keras' zoom factor z shows (1 + z) of the image, so the content is scaled by 1 / (1 + z):
     # a content scale of 0.9..1.1 needs z from 1/1.1 - 1 to 1/0.9 - 1.
@@ -495,7 +498,7 @@ class Trainer:
             self._steps[key] = compute
         return self._steps[key](tf.convert_to_tensor(batch))
 
-    def train_head_batch(self, features, labels) -> tuple[float, float]:
+    def train_head_batch(self, features: np.ndarray | tf.Tensor, labels: np.ndarray) -> tuple[float, float]:
         """One step on the head alone, from pooled features. Returns (loss, accuracy) of the batch."""
         if "head" not in self._steps:
             variables = self.head_variables
@@ -512,7 +515,7 @@ class Trainer:
         loss, logits = self._steps["head"](tf.convert_to_tensor(features), tf.convert_to_tensor(labels))
         return float(loss), _accuracy(logits, labels)
 
-    def train_batch(self, batch: np.ndarray, labels) -> tuple[float, float]:
+    def train_batch(self, batch: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """One step on the whole model: ``new_fc`` at 10x, the trainable base at 1x."""
         head_variables, base_variables = self.head_variables, self.base_variables
         key = ("full", tuple(v.path for v in base_variables))
@@ -531,7 +534,7 @@ class Trainer:
         loss, logits = self._steps[key](tf.convert_to_tensor(batch), tf.convert_to_tensor(labels))
         return float(loss), _accuracy(logits, labels)
 
-    def head_logits(self, features) -> np.ndarray:
+    def head_logits(self, features: np.ndarray | tf.Tensor) -> np.ndarray:
         """Logits of the head from pooled features (no dropout): validation while the base is frozen."""
         return self._head(tf.convert_to_tensor(features)).numpy()
 
@@ -614,7 +617,7 @@ def train_classifier(
 
     Each phase stops early when the validation loss has not improved for ``patience`` epochs,
     and the weights of the epoch with the lowest validation loss are kept: on a CPU that saves
-    most of the source's 128 epochs, which would mostly over-fit 630 photos.
+    most of the source's 128 epochs, which would mostly over-fit a few hundred photos.
 
     Args:
         classifier: from :func:`build_classifier` (its weights are changed).
@@ -645,17 +648,18 @@ def train_classifier(
             f"The classifier's classes {list(classifier.class_names)} differ from the data's "
             f"{list(train_set.class_names)}; build it with build_classifier(backbone, train_set.class_names)."
         )
-    seed = settings.seed if seed is None else int(seed)
+    seed = config.settings.seed if seed is None else int(seed)
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     started, cpu_started = time.perf_counter(), time.process_time()
-    train_pixels, train_set = read_images(train_set, classifier.input_size)
-    valid_pixels, valid_set = read_images(valid_set, classifier.input_size)
     augment_layer = augmenter(seed=seed) if isinstance(augment, str) and augment == "default" else augment
     if isinstance(augment_layer, str):
         raise ValueError(f"augment must be 'default', a Keras layer or None, got {augment!r}.")
+    # Built before the photos are read, so a bad learning rate fails at once, not after reading them.
     trainer = Trainer(classifier, learning_rate=learning_rate, momentum=momentum,
                       head_learn_rate_factor=head_learn_rate_factor, augment=augment_layer)  # fmt: skip
+    train_pixels, train_set = read_images(train_set, classifier.input_size)
+    valid_pixels, valid_set = read_images(valid_set, classifier.input_size)
     history = TrainingHistory(train_count=len(train_set), valid_count=len(valid_set))
     callbacks = list(callbacks)
     for callback in callbacks:
@@ -691,6 +695,12 @@ def train_classifier(
                 if waited >= patience:
                     history.stopped_early = True
                     break
+        if best["weights"] is None:  # NaN/inf is never "better", so no epoch was ever kept
+            raise ValueError(
+                f"Training diverged: the validation loss is {history.epochs[-1]['val_loss']} after "
+                f"{len(history.epochs)} epoch(s), so no usable weights were kept. Lower the learning rate "
+                f"(the source uses {LEARNING_RATE:g}) and train a freshly built classifier."
+            )
         classifier.model.set_weights(best["weights"])
 
     # Phase 1: the base is frozen, so it computes each augmented batch's features once and only
@@ -723,7 +733,7 @@ def train_classifier(
 
 def default_model_path() -> Path:
     """Where the course keeps its trained classifier: ``data/models/pets_classifier.keras`` (git-ignored)."""
-    return settings.models_dir / DEFAULT_MODEL_FILE
+    return config.settings.models_dir / DEFAULT_MODEL_FILE
 
 
 def save_classifier(
@@ -797,6 +807,53 @@ def load_classifier(path: str | os.PathLike | None = None) -> Classifier:
     if model.output_shape[-1] != len(info["class_names"]):
         raise ValueError(f"{source}: the model has {model.output_shape[-1]} outputs but {len(info['class_names'])} class names.")
     return Classifier(model, tuple(info["class_names"]), int(info["input_size"]))
+
+
+def unseen(dataset: LabeledImages, trained_on: Mapping | LabeledImages | Iterable[str] | None) -> LabeledImages:
+    """The photos of ``dataset`` a classifier was NOT trained on: the only fair ones to judge it by.
+
+    A saved classifier may come from another split than the one rebuilt now (another
+    ``max_per_class`` or seed permutes other photos), so "the validation part of the same seed"
+    is no guarantee. :func:`save_classifier` records the training photos by ``class/file`` name;
+    this leaves them out. The ``evaluate`` command and lesson 08 both use it.
+
+    Args:
+        dataset: the photos to evaluate on.
+        trained_on: what the classifier was trained on: the dict of :func:`classifier_info`
+            (its ``training_files``), the training :class:`LabeledImages`, or ``class/file``
+            names. ``None`` (or a file that recorded nothing) leaves ``dataset`` unchanged.
+
+    Returns:
+        The photos of ``dataset`` whose ``class/file`` name is not among the training photos.
+
+    Raises:
+        ValueError: every photo of ``dataset`` was trained on, so none is left to judge by.
+
+    Example:
+        >>> fair = transfer.unseen(valid_set, transfer.classifier_info(path))
+        >>> print(f"{len(valid_set) - len(fair)} photos left out: trained on")
+    """
+    if isinstance(trained_on, LabeledImages):
+        names = set(trained_on.relative_names())
+    elif isinstance(trained_on, Mapping):
+        names = set(trained_on.get("training_files") or [])
+    elif isinstance(trained_on, str):
+        raise ValueError(
+            f"trained_on must be classifier_info(path), the training LabeledImages or a list of 'class/file' "
+            f"names, got the single string {trained_on!r}; wrap one name in a list."
+        )
+    else:
+        names = set(trained_on or [])
+    if not names:
+        return dataset
+    keep = [i for i, name in enumerate(dataset.relative_names()) if name not in names]
+    if not keep:
+        raise ValueError(
+            f"Every one of the {len(dataset)} photos in {dataset.root} was used to train this classifier, so "
+            "none is left to judge it fairly. Evaluate on other photos (the evaluate command's "
+            "--include-training counts them anyway, with an inflated accuracy)."
+        )
+    return dataset.subset(keep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -946,7 +1003,9 @@ def evaluate(classifier: Classifier, dataset: LabeledImages, *, batch_size: int 
     )
 
 
-def show_misclassified(evaluation: Evaluation, *, max_images: int = 12, columns: int | None = None):
+def show_misclassified(
+    evaluation: Evaluation, *, max_images: int = 12, columns: int | None = None
+) -> matplotlib.figure.Figure | None:
     """A gallery of wrongly classified photos, titled with the true and the predicted class.
 
     Returns:

@@ -39,6 +39,8 @@ class LocalServer:
     root: Path
     base_url: str
     requests: list
+    #: ``/name`` -> extra bytes to announce in Content-Length beyond what is sent (a dropped connection)
+    overstate_length: dict = dataclasses.field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/{name}"
@@ -52,6 +54,7 @@ def http_server(tmp_path, monkeypatch) -> LocalServer:
     root = tmp_path / "served"
     root.mkdir()
     requests: list[str] = []
+    overstate_length: dict[str, int] = {}
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
@@ -60,6 +63,11 @@ def http_server(tmp_path, monkeypatch) -> LocalServer:
         def send_head(self):
             requests.append(self.path)
             return super().send_head()
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword == "Content-Length" and self.path in overstate_length:
+                value = str(int(value) + overstate_length[self.path])  # then the body ends and HTTP/1.0 closes
+            super().send_header(keyword, value)
 
         def log_message(self, *args) -> None:  # keep pytest's output clean
             pass
@@ -70,7 +78,7 @@ def http_server(tmp_path, monkeypatch) -> LocalServer:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield LocalServer(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
+        yield LocalServer(root, f"http://127.0.0.1:{server.server_address[1]}", requests, overstate_length)
     finally:
         server.shutdown()
         server.server_close()

@@ -40,6 +40,20 @@ def test_train_refuses_a_non_keras_output_before_training(pets_dir, tmp_path, ca
     assert ".keras" in _one_error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [("--learning-rate", "0", "learning_rate must be a positive number"),
+     ("--learning-rate", "nan", "learning_rate must be a positive number"),
+     ("--input-size", "0", "input_size must be a whole number")],
+)
+def test_train_refuses_zero_or_nan_settings_instead_of_using_defaults(pets_dir, tmp_path, capsys, option, value, expected):
+    folder = _folder(pets_dir, tmp_path / "data", ["beagle", "cat"], per_class=2)
+    model = tmp_path / "m.keras"
+    code = main(["train", "--data", str(folder), "-o", str(model), "--backbone", "dog_breeds", option, value])
+    assert code == 2 and not model.exists()
+    assert expected in _one_error_line(capsys)
+
+
 def test_evaluate_a_missing_model_is_one_line_and_exit_2(pets_dir, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "none.keras"), "--data", str(pets_dir)]) == 2
     assert "No saved classifier" in _one_error_line(capsys)

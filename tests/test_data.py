@@ -108,6 +108,21 @@ def test_download_checksum_or_size_mismatch_leaves_nothing_behind(http_server, c
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+def test_download_shorter_than_content_length_leaves_nothing(http_server, course_settings, tmp_path):
+    # The server announces 1000 bytes more than it sends, then closes: a connection dropped
+    # mid-transfer. Without a size from the caller (as in cached_url) only Content-Length tells.
+    url, _ = _served_file(http_server, "cut.bin")
+    http_server.overstate_length["/cut.bin"] = 1000
+    folder = tmp_path / "got"
+    with pytest.raises(data.DownloadError, match="broke off"):
+        data.download(url, folder / "cut.bin")
+    assert not folder.exists() or list(folder.iterdir()) == []
+    cache = course_settings().cache_dir / "downloads"
+    with pytest.raises(data.DownloadError, match="broke off"):
+        data.cached_url(url)
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
 def test_download_of_a_missing_file_is_an_http_error_and_leaves_nothing(http_server, course_settings, tmp_path):
     with pytest.raises(data.DownloadError, match="HTTP 404"):
         data.download(http_server.url("nothing-here.bin"), tmp_path / "x.bin")

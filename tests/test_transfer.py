@@ -118,6 +118,7 @@ def dog_backbone():
 
 def test_build_classifier_adds_new_fc_with_logits_and_leaves_shared_backbone_alone(dog_backbone):
     before = [w.copy() for w in dog_backbone.model.get_weights()[:3]]
+    trainable_before = [layer.trainable for layer in dog_backbone.model.layers]
     classifier = transfer.build_classifier(dog_backbone, ["a", "b", "c"], input_size=SMALL)
     assert isinstance(classifier, models.Classifier)
     head = classifier.model.get_layer("new_fc")
@@ -127,7 +128,8 @@ def test_build_classifier_adds_new_fc_with_logits_and_leaves_shared_backbone_alo
     assert transfer.base_model(classifier) is not dog_backbone.model
     transfer.base_model(classifier).weights[0].assign(tf.zeros_like(transfer.base_model(classifier).weights[0]))
     assert all(np.array_equal(a, b) for a, b in zip(before, dog_backbone.model.get_weights()[:3]))
-    assert not dog_backbone.model.layers[-3].trainable or dog_backbone.model.trainable is False
+    # unfreezing the copy's top 20 layers must not unfreeze anything in the shared backbone
+    assert [layer.trainable for layer in dog_backbone.model.layers] == trainable_before
 
 
 def test_build_classifier_rejects_bad_arguments(dog_backbone):
@@ -200,6 +202,60 @@ def test_training_improves_validation_and_save_load_gives_identical_predictions(
     )
     assert transfer.classifier_info(path)["training_files"] == train.relative_names()
     assert keras.models.load_model(path, compile=False).get_layer("new_fc").units == 9  # still a plain Keras file
+
+
+def test_training_that_diverges_to_nan_is_a_clear_error_not_a_type_error(dog_backbone, pets):
+    subset = pets.subset([i for i in range(len(pets)) if i % 100 < 2])
+    train, valid = transfer.split_each_label(subset, 0.5, seed=2)
+    classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)
+    # 1e38 x the head's factor 10 overflows float32: the head's weights become inf/NaN at once
+    with pytest.raises(ValueError, match="diverged.*[Ll]ower the learning rate"):
+        transfer.train_classifier(classifier, train, valid, epochs=1, learning_rate=1e38, augment=None,
+                                  batch_size=8, seed=2, verbose=False)  # fmt: skip
+
+
+def test_a_bad_learning_rate_is_refused_before_any_photo_is_read(dog_backbone, tmp_path):
+    for name in ("a", "b"):  # unreadable photos: reading them would warn and fail differently
+        (tmp_path / name).mkdir()
+        for index in range(2):
+            (tmp_path / name / f"{index}.jpg").write_text("text")
+    train, valid = transfer.split_each_label(transfer.image_folder(tmp_path), 0.5, seed=1)
+    classifier = transfer.build_classifier(dog_backbone, ["a", "b"], input_size=SMALL)
+    for bad in (0.0, -1e-3, float("nan")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning would mean the photos were read first
+            with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+                transfer.train_classifier(classifier, train, valid, learning_rate=bad, verbose=False)
+
+
+def test_unseen_leaves_out_recorded_training_photos_from_another_split(dog_backbone, pets, tmp_path):
+    """Lesson 08's case: a model saved from a 20-per-class split, evaluated on a 100-per-class split."""
+    small_train, _ = transfer.split_each_label(transfer.image_folder(pets.root, max_per_class=20), 0.7, seed=5)
+    _, big_valid = transfer.split_each_label(pets, 0.7, seed=5)
+    classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)
+    path = transfer.save_classifier(classifier, tmp_path / "small.keras", trained_on=small_train)
+    trained_names = set(small_train.relative_names())
+    overlap = [name for name in big_valid.relative_names() if name in trained_names]
+    assert overlap  # the same seed on other lists: the "validation" part holds training photos
+
+    fair = transfer.unseen(big_valid, transfer.classifier_info(path))
+    assert len(fair) == len(big_valid) - len(overlap)
+    assert not set(fair.relative_names()) & trained_names
+    assert set(fair.files) <= set(big_valid.files)
+    assert all(fair.class_names[label] == f.parent.name for f, label in zip(fair.files, fair.labels))
+    # the training LabeledImages or plain names give the same answer; nothing recorded keeps all
+    assert transfer.unseen(big_valid, small_train).files == fair.files
+    assert transfer.unseen(big_valid, sorted(trained_names)).files == fair.files
+    assert transfer.unseen(big_valid, {"training_files": None}) is big_valid
+    assert transfer.unseen(big_valid, None) is big_valid
+
+
+def test_unseen_refuses_a_data_set_made_only_of_training_photos(pets):
+    train, _ = transfer.split_each_label(pets, 0.7, seed=5)
+    with pytest.raises(ValueError, match="none is left to judge"):
+        transfer.unseen(train, train)
+    with pytest.raises(ValueError, match="single string"):
+        transfer.unseen(train, "beagle/x.jpg")
 
 
 def test_save_refuses_other_extensions_and_load_explains_missing_or_foreign_files(dog_backbone, tmp_path):

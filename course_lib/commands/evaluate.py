@@ -31,14 +31,11 @@ def run(args: argparse.Namespace) -> int:
     classifier = transfer.load_classifier(args.model)
     dataset = transfer.image_folder(args.data)
     note = f"{len(dataset)} photos"
-    trained_on = set(info.get("training_files") or [])
-    if trained_on and not args.include_training:
-        keep = [i for i, name in enumerate(dataset.relative_names()) if name not in trained_on]
-        if not keep:
-            raise ValueError(f"Every photo in {args.data} was used to train this classifier; "
-                             "evaluate on other photos, or pass --include-training.")
-        note = f"{len(keep)} photos ({len(dataset) - len(keep)} left out: the classifier was trained on them)"
-        dataset = dataset.subset(keep)
+    if not args.include_training:
+        fair = transfer.unseen(dataset, info)
+        if len(fair) < len(dataset):
+            note = f"{len(fair)} photos ({len(dataset) - len(fair)} left out: the classifier was trained on them)"
+        dataset = fair
     previous = warnings.showwarning
     warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
     try:

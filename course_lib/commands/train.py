@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
         print(transfer.count_table(train=train_set, validation=valid_set))
         backbone = models.backbone(args.backbone)
         classifier = transfer.build_classifier(
-            backbone, dataset.class_names, input_size=args.input_size or models.DOG_MODEL_INPUT_SIZE
+            backbone, dataset.class_names,
+            # `is None`, not `or`: an explicit 0 must be refused by the validation, not become the default
+            input_size=models.DOG_MODEL_INPUT_SIZE if args.input_size is None else args.input_size,
         )
         history = transfer.train_classifier(
             classifier, train_set, valid_set, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
-            learning_rate=args.learning_rate or transfer.LEARNING_RATE, seed=seed,
+            learning_rate=transfer.LEARNING_RATE if args.learning_rate is None else args.learning_rate, seed=seed,
         )
     finally:
         warnings.showwarning = previous
