@@ -42,8 +42,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from course_lib import images
-from course_lib.config import settings
+from course_lib import config, images
 from course_lib.models import Classifier
 from course_lib.progress import Progress
 
@@ -453,7 +452,7 @@ def deep_dream_image(
         output_scaling: MATLAB's 'OutputScaling': ``"linear"`` rescales each image to [0, 1];
             ``"none"`` returns the optimised values in the model range (about [-1, 1]).
         verbose: MATLAB's 'Verbose': print the table of iteration, activation strength, pyramid level.
-        seed: random seed for noise and jitter (default ``settings.seed``).
+        seed: random seed for noise and jitter (default ``config.settings.seed``, read at call time).
         method: ``"matlab"`` (default), ``"naive"`` or ``"robust"`` (see the module docstring).
         image_size: side of the square output (default: the classifier's input size, else 224).
         diversity: robust only: weight of a term that pushes images of the same channel apart.
@@ -493,7 +492,7 @@ def deep_dream_image(
     if image_size is None:
         image_size = target.input_size or ROBUST_REFERENCE_SIZE
     image_size = _whole_number("image_size", image_size, low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
-    rng = np.random.default_rng(settings.seed if seed is None else seed)
+    rng = np.random.default_rng(config.settings.seed if seed is None else seed)
     start = _initial_images(initial_image, len(indices), image_size, rng)
 
     table = _Table(verbose, method != "robust")
@@ -710,7 +709,16 @@ def _robust_transform_parameters(rng: np.random.Generator, size: int) -> dict[st
     return {name: tf.constant(value) for name, value in parameters.items()}
 
 
-def robust_transform(image: tf.Tensor, pad, offset1, crop1, scale, angle, offset2, crop2) -> tf.Tensor:
+def robust_transform(
+    image: tf.Tensor,
+    pad: tf.Tensor,
+    offset1: tf.Tensor,
+    crop1: tf.Tensor,
+    scale: tf.Tensor,
+    angle: tf.Tensor,
+    offset2: tf.Tensor,
+    crop2: tf.Tensor,
+) -> tf.Tensor:
     """Pad with grey, jitter, scale, rotate, jitter (Lucid's ``standard_transforms``), images in (0, 1)."""
     image = tf.pad(image, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=0.5)
     height, width = tf.shape(image)[1] - crop1, tf.shape(image)[2] - crop1

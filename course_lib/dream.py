@@ -9,11 +9,14 @@ the tutorial and this module side by side. Three things differ, each for a reaso
   feature-extractor ``keras.Model`` (from :func:`course_lib.models.feature_extractor`), or an engine
   (:class:`DeepDream`) you built yourself. Engines are built once per model and reused, so a whole
   octave run traces (compiles) the gradient-ascent step exactly once.
-* **Faster, same numbers.** :class:`DeepDream` computes the same loss and the same gradient as the
-  tutorial, but through :mod:`course_lib.dream_graph` where that module knows the network (batch
-  normalisation folded into the convolutions, input gradients written as forward convolutions,
-  and bfloat16 only where the CPU makes it pay, saying so when it does).
-  ``tests/test_dream.py`` checks the result against a plain ``tf.GradientTape`` on the Keras model.
+* **Faster, the same numbers in float32.** :class:`DeepDream` computes the same loss and the same
+  gradient as the tutorial, but through :mod:`course_lib.dream_graph` where that module knows the
+  network (batch normalisation folded into the convolutions, input gradients written as forward
+  convolutions). In float32 the numbers match the tutorial's to ~1e-6. With the default
+  ``precision="auto"``, InceptionV3 on a CPU with Intel AMX computes in bfloat16 instead (about
+  2.5x faster, gradients within a few per cent, said in a printed line); pass
+  ``precision="float32"`` for the exact numbers. ``tests/test_dream.py`` checks the result against
+  a plain ``tf.GradientTape`` on the Keras model.
 * **Tiles cover every pixel, sized at run time.** The tutorial's ``TiledGradients`` skipped the
   last row and column of tiles and (before tensorflow/docs PR 1995) read the image size at trace
   time. Here the tiles partition the whole image, with sizes computed from ``tf.shape`` at run time.
@@ -40,8 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_lib import dream_graph, images, models  # noqa: E402
-from course_lib.config import settings  # noqa: E402
+from course_lib import config, dream_graph, images, models  # noqa: E402
 from course_lib.progress import Progress, in_notebook  # noqa: E402
 
 # --- Constants from the TensorFlow DeepDream tutorial (tensorflow.org/tutorials/generative/deepdream) ---
@@ -174,8 +176,8 @@ class DeepDream(tf.Module):
     Args:
         model: a feature extractor (image batch -> activation or list of activations).
         layer_weights: optional weight per output layer (see :func:`calc_loss`).
-        optimize: compute loss and gradient through :mod:`course_lib.dream_graph` (faster, same
-            numbers) when it knows the network; ``False`` always uses the Keras model as it is.
+        optimize: compute loss and gradient through :mod:`course_lib.dream_graph` (faster; the same
+            numbers in float32) when it knows the network; ``False`` always uses the Keras model as it is.
         precision: ``"auto"`` (default: bfloat16 only where it is measurably faster, i.e. InceptionV3
             on a CPU with Intel AMX, and said so in a printed line; else float32), ``"float32"``
             (the tutorial's numbers, to ~1e-6) or ``"bfloat16"``. See :mod:`course_lib.dream_graph`.
@@ -297,6 +299,15 @@ def _check_positive(name: str, value: Any, example: str) -> float:
     return number
 
 
+def _check_seed(seed: Any) -> int:
+    """The seed as an int; ``None`` means ``config.settings.seed``, read now (not at import)."""
+    if seed is None:
+        return int(config.settings.seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a whole number such as 42, or None for the course's seed; got {seed!r}.")
+    return int(seed)
+
+
 def _check_steps(name: str, value: Any, example: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, float) and value.is_integer():
@@ -322,8 +333,9 @@ def octave_sizes(
     a dream at that octave would otherwise fail inside the network.
 
     Raises:
-        ValueError: for an empty ``octaves``, a non-integer octave, or an ``octave_scale`` that is
-            not a finite number > 0.
+        ValueError: for an empty ``octaves``, a non-integer octave, an ``octave_scale`` that is
+            not a finite number > 0, or an octave larger than :data:`course_lib.images.MAX_PIXELS`
+            pixels (it would need tens of GB and be killed for lack of memory, not fail cleanly).
 
     Example:
         >>> octave_sizes((375, 500))
@@ -350,6 +362,12 @@ def octave_sizes(
                 f"network's minimum of {min_size} px; dreaming that octave at {clamped[0]}x{clamped[1]} px instead."
             )
             new_height, new_width = clamped
+        if new_height * new_width > images.MAX_PIXELS:
+            raise ValueError(
+                f"octave {octave} would make the image {new_height}x{new_width} px "
+                f"({new_height * new_width:,} pixels), more than the course's limit of {images.MAX_PIXELS:,}. "
+                f"Use fewer or lower octaves (e.g. range(-2, 3)), a smaller octave_scale, or a smaller photo."
+            )
         sizes.append((new_height, new_width))
     return sizes
 
@@ -488,6 +506,7 @@ def run_deep_dream_with_octaves(
     """
     steps_per_octave = _check_steps("steps_per_octave", steps_per_octave, 50)
     step_size = _check_positive("step_size", step_size, "0.01 (the tutorial's)")
+    octaves = list(octaves)  # read once: a generator would be empty by the time the loop reads it
     min_size = _min_size_of(dream_model)
     original = _load_image(img, min_size)
     sizes = octave_sizes(original.shape[:2], octaves, octave_scale, min_size=min_size)
@@ -495,7 +514,7 @@ def run_deep_dream_with_octaves(
     x = tf.convert_to_tensor(images.to_model_range(original), dtype=tf.float32)
     bar = Progress(steps_per_octave * len(sizes), "dreaming", preview=True, enabled=show_progress)
     done, loss = 0, float("nan")
-    for octave_number, size in zip(list(octaves), sizes):
+    for octave_number, size in zip(octaves, sizes):
         x = tf.image.resize(x, size)
         x, done, loss = _dream_steps(engine, x, steps_per_octave, step_size, bar, done, f"octave {octave_number}, ")
     bar.close(f"{len(sizes)} octaves, loss {loss:.3f}")
@@ -508,7 +527,9 @@ def run_deep_dream_with_octaves(
 # ---------------------------------------------------------------------------------------------
 
 
-def random_roll(img: tf.Tensor, maxroll: int | tf.Tensor, generator: tf.random.Generator | None = None):
+def random_roll(
+    img: tf.Tensor, maxroll: int | tf.Tensor, generator: tf.random.Generator | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Shift the image by a random (dy, dx) in [-maxroll, maxroll), wrapping around the edges.
 
     Tiles are cut at fixed places; rolling the image first moves the cuts to a different place in
@@ -534,12 +555,16 @@ def tile_bounds(length: tf.Tensor | int, tile_size: tf.Tensor | int) -> tf.Tenso
     """Where tiles start and end along one side: ``n + 1`` bounds for ``n = ceil(length / tile_size)`` tiles.
 
     The tiles partition the whole side (every pixel in exactly one tile, edge included) and are
-    as equal as possible, so none is a thin sliver: each is longer than ``tile_size / 2`` (or the
-    whole side). Computed from tensors, so it works with sizes known only at run time.
+    as equal as possible (lengths differ by at most 1), so none is a thin sliver: each is at least
+    ``ceil(tile_size / 2)`` pixels long, or the whole side when that is shorter than ``tile_size``.
+    (A side of ``tile_size + 1`` gives the shortest tiles: 513 px with 512 px tiles gives 256 + 257.)
+    Computed from tensors, so it works with sizes known only at run time.
 
     Example:
         >>> tile_bounds(1000, 512).numpy()
         array([   0,  500, 1000], dtype=int32)
+        >>> tile_bounds(513, 512).numpy()
+        array([  0, 256, 513], dtype=int32)
     """
     length = tf.cast(length, tf.int32)
     tile_size = tf.cast(tile_size, tf.int32)
@@ -566,6 +591,12 @@ class TiledGradients(tf.Module):
         tile_size: the largest tile side in pixels (the tutorial: 512).
         layer_weights: optional weight per output layer.
         optimize, precision: as in :class:`DeepDream`.
+        seed: seeds :attr:`generator`, which draws the random roll (default ``config.settings.seed``).
+            :func:`run_deep_dream_with_tiles` re-seeds it at the start of every run.
+
+    Attributes:
+        generator: the ``tf.random.Generator`` of the random rolls. It keeps its state between
+            calls, so reset it (``generator.reset_from_seed(seed)``) to repeat a dream exactly.
 
     Example:
         >>> get_tiled_gradients = TiledGradients(models.feature_extractor(bb), tile_size=512)
@@ -580,6 +611,7 @@ class TiledGradients(tf.Module):
         *,
         optimize: bool = True,
         precision: str = "auto",
+        seed: int | None = None,
     ):
         super().__init__(name="tiled_gradients")
         self.model = model
@@ -589,7 +621,7 @@ class TiledGradients(tf.Module):
         self.output_count = len(model.outputs)
         self.layer_weights = check_layer_weights(layer_weights, self.output_count)
         self.trace_count = 0
-        self.generator = tf.random.Generator.from_seed(settings.seed)
+        self.generator = tf.random.Generator.from_seed(_check_seed(seed))
         self._loss_fn, self.precision = _loss_function(model, self.layer_weights, optimize, precision)
 
     @tf.function(input_signature=(tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),))
@@ -670,6 +702,7 @@ def run_deep_dream_with_tiles(
     tile_size: int = TILE_SIZE,
     *,
     layer_weights: Sequence[float] | None = None,
+    seed: int | None = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """The tutorial's tiled octave loop (its second ``run_deep_dream_with_octaves``): big images, bounded memory.
@@ -682,28 +715,42 @@ def run_deep_dream_with_tiles(
         dream_model: a Backbone, a feature extractor, or a :class:`TiledGradients`.
         steps_per_octave: the tutorial's tiled loop uses 100.
         step_size, octaves, octave_scale: as in :func:`run_deep_dream_with_octaves`.
-        tile_size: the largest tile side in pixels (the tutorial's 512).
+        tile_size: the largest tile side in pixels (the tutorial's 512). Tiles can be as short as
+            half of it (see :func:`tile_bounds`), so it must be at least twice the network's
+            minimum input size (150 px for InceptionV3, 64 px for the MobileNetV2 backbones).
         layer_weights: optional weight per dream layer.
+        seed: seed of the random rolls, the only random thing in a dream (default
+            ``config.settings.seed``): the same photo, settings and seed give the same dream.
         show_progress: a progress bar (and, in Jupyter, a preview every 10 steps).
 
     Returns:
         The dream, uint8 RGB, the photo's size.
+
+    Raises:
+        ValueError: for bad parameters, e.g. a ``tile_size`` under twice the network's minimum
+            size, or an octave larger than :data:`course_lib.images.MAX_PIXELS` pixels.
     """
     steps_per_octave = _check_steps("steps_per_octave", steps_per_octave, 100)
     step_size = _check_positive("step_size", step_size, "0.01 (the tutorial's)")
     tile_size = _check_steps("tile_size", tile_size, TILE_SIZE)
+    seed = _check_seed(seed)
+    octaves = list(octaves)  # read once: a generator would be empty by the time the loop reads it
     min_size = _min_size_of(dream_model)
-    if tile_size < min_size:
-        raise ValueError(f"tile_size is {tile_size}, smaller than the network's minimum of {min_size} px. "
-                         f"Use e.g. tile_size={TILE_SIZE}.")
+    if tile_size < 2 * min_size:
+        # tile_bounds makes tiles as short as ceil(tile_size / 2); each must still fit the network.
+        raise ValueError(f"tile_size is {tile_size}, but tiles can be as short as half of it and the network needs "
+                         f"at least {min_size} px, so tile_size must be >= {2 * min_size}. "
+                         f"Use e.g. tile_size={TILE_SIZE} (the tutorial's).")
     original = _load_image(img, min_size)
     sizes = octave_sizes(original.shape[:2], octaves, octave_scale, min_size=min_size)
     get_tiled_gradients = tiled_engine_for(dream_model, tile_size, layer_weights)
+    # The cached engine's generator has moved on since its last dream: start it again from the seed.
+    get_tiled_gradients.generator.reset_from_seed(seed)
     step_size_tensor = tf.constant(step_size, tf.float32)
     x = tf.convert_to_tensor(images.to_model_range(original), dtype=tf.float32)
     bar = Progress(steps_per_octave * len(sizes), "dreaming in tiles", preview=True, enabled=show_progress)
     done = 0
-    for octave_number, size in zip(list(octaves), sizes):
+    for octave_number, size in zip(octaves, sizes):
         x = tf.image.resize(x, size)
         for step in range(steps_per_octave):
             gradients = get_tiled_gradients(x)

@@ -15,17 +15,20 @@ embedded dog model) as plain TensorFlow functions that compute the same loss and
 * **bfloat16 where the hardware makes it pay** (``precision="auto"``, see :func:`fast_precision`).
 
 Measured on this course's 2-core Xeon (TensorFlow 2.21, oneDNN), CPU time per step (forward + input
-gradient), 500x403 px, with ``bench/bench_dream.py`` and the ablations it offers:
+gradient), 500x403 px, with ``bench/bench_dream.py`` and the ablations it offers. The dog model's
+column was measured when it dreamed with block_5 + block_9; it now dreams with
+``block_6_expand_relu`` + ``block_10_expand_relu`` (:mod:`course_lib.models`), one block deeper
+each; those timings were not re-measured (rerun ``bench/bench_dream.py`` for today's numbers):
 
-=====================================  ==================  ======================
-graph                                  InceptionV3 mixed3+5  dog model block_5+9
-=====================================  ==================  ======================
-Keras model, tf.GradientTape            ~300 ms             ~105 ms
-batch norm folded                       ~283 ms             ~70 ms
-forward-convolution gradients only      ~298 ms             ~104 ms
-both                                    ~270 ms             ~72 ms
-both, bfloat16                          ~110 ms             ~92 ms (slower: no fast depthwise kernel)
-=====================================  ==================  ======================
+=====================================  ====================  ========================================
+graph                                  InceptionV3 mixed3+5  dog model (measured with block_5+9)
+=====================================  ====================  ========================================
+Keras model, tf.GradientTape            ~300 ms               ~105 ms
+batch norm folded                       ~283 ms               ~70 ms
+forward-convolution gradients only      ~298 ms               ~104 ms
+both                                    ~270 ms               ~72 ms
+both, bfloat16                          ~110 ms               ~92 ms (slower: no fast depthwise kernel)
+=====================================  ====================  ========================================
 
 Forward-convolution gradients matter less here than one might expect: oneDNN's own input gradient
 of a SAME-padded convolution is already as fast as the forward pass (1x1, 3x3, 1x7, depthwise 3x3

@@ -1,4 +1,4 @@
-"""Interactive widgets for the lessons: a photo upload (lesson 01) and a dream explorer (lesson 05).
+"""Interactive widgets for the lessons: a photo upload (lesson 01) and a dream explorer (lessons 04 and 05).
 
 Both are classes that hold their state in plain attributes (``.image``, ``.result``) and expose
 the widget as ``.widget``, so a lesson displays them with one call and a test drives them without
@@ -11,7 +11,7 @@ where a student would never see the traceback.
 
 Example:
     >>> upload = widgets.photo_upload(max_dim=500)        # lesson 01
-    >>> explorer = widgets.dream_explorer(backbone, photo)  # lesson 05
+    >>> explorer = widgets.dream_explorer(backbone, photo)  # lessons 04 and 05
 """
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib import images
-from course_lib.config import settings
+from course_lib import config, images
 from course_lib.progress import in_notebook
 
 #: Where the Save button puts dreams unless told otherwise (``data/`` is ignored by git).
@@ -37,7 +36,24 @@ _PICTURE_WIDTH = "360px"
 
 def default_save_folder() -> Path:
     """``<data dir>/dreams``: the course's data folder (git-ignored), or ``$DEEPDREAM_DATA_DIR/dreams``."""
-    return settings.data_dir / DREAMS_FOLDER_NAME
+    return config.settings.data_dir / DREAMS_FOLDER_NAME
+
+
+def unused_path(path: str | Path) -> Path:
+    """``path`` if no file is there yet, else the first free ``<stem>-2<suffix>``, ``<stem>-3<suffix>`` ...
+
+    Saving never overwrites: an earlier dream with the same name stays.
+
+    Example:
+        >>> unused_path("dreams/dream.png")   # dreams/dream.png exists
+        PosixPath('dreams/dream-2.png')
+    """
+    path = Path(path)
+    candidate, counter = path, 1
+    while candidate.exists():
+        counter += 1
+        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
+    return candidate
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
@@ -94,7 +110,7 @@ class PhotoUpload:
                  on_load: Callable[[np.ndarray], None] | None = None):
         import ipywidgets as widgets
 
-        images._check_max_dim(max_dim)  # a bad max_dim fails now, not at the first upload
+        images.check_max_dim(max_dim)  # a bad max_dim fails now, not at the first upload
         self.max_dim = max_dim
         self.min_size = min_size
         self.image: np.ndarray | None = None
@@ -155,7 +171,7 @@ def photo_upload(max_dim: int | None = None, *, min_size: Any = 1) -> PhotoUploa
 
 
 # ---------------------------------------------------------------------------------------------
-# Dream explorer (lesson 05)
+# Dream explorer (lessons 04 and 05)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -169,7 +185,8 @@ class DreamExplorer:
     Args:
         backbone: a :class:`course_lib.models.Backbone`; its blocks are the layers offered.
         image: the starting photo (anything :func:`images.load` reads); an upload replaces it.
-        max_dim: uploads are shrunk to this longer side (the tutorial's 500 px).
+        max_dim: the starting photo and any upload are shrunk to this longer side (the tutorial's
+            500 px), so every dream takes seconds, not minutes. ``None`` keeps their size.
         save_folder: where the Save button writes (default :func:`default_save_folder`).
         steps_per_octave: the starting value of the steps slider.
         octaves: the starting octave range (default the tutorial's ``range(-2, 3)``;
@@ -186,7 +203,7 @@ class DreamExplorer:
         >>> explorer.layers.value = ("block_3_expand_relu",)
         >>> dreamed = explorer.run()
         >>> explorer.save()
-        PosixPath('.../data/dreams/dream-20250101-120000.png')
+        PosixPath('.../data/dreams/dream-photo-20250101-120000.png')
     """
 
     def __init__(self, backbone: Any, image: Any, *, max_dim: int | None = 500,
@@ -326,11 +343,15 @@ class DreamExplorer:
     def save(self, path: str | Path | None = None) -> Path:
         """Save the last dream as PNG or JPEG (atomically, via :func:`images.save`) and say where.
 
+        Never replaces a file: when the target exists (two saves in the same second, or a path
+        chosen twice), a counter goes before the extension (``dream-2.png``, ``dream-3.png`` ...),
+        so a dream a student liked is never lost to the next one.
+
         Args:
             path: the file to write; default ``<save folder>/dream-<photo>-<date-time>.png``.
 
         Returns:
-            The path written.
+            The path written (with a counter if the target existed).
 
         Raises:
             ValueError: nothing dreamed yet, or an extension other than .png/.jpg/.jpeg.
@@ -340,7 +361,7 @@ class DreamExplorer:
         if path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = self.save_folder / f"dream-{self.image_name}-{stamp}.png"
-        written = images.save(self.result, path)
+        written = images.save(self.result, unused_path(path))
         self.status.value = f"Saved to {html.escape(str(Path(written).resolve()))}"
         return written
 

@@ -41,6 +41,9 @@ def test_a_text_file_as_input_exits_2_with_one_line_on_stderr(tmp_path):
         (["--max-dim", "-5"], "--max-dim"),
         (["--backbone", "vgg16"], "Unknown backbone 'vgg16'"),
         (["--layers", "mixed12"], "not found"),
+        (["--tile-size", "0"], "--tile-size is 0"),
+        (["--tile-size", "-512"], "--tile-size is -512"),
+        (["--octaves", "-2..20"], "more than the course's limit"),
     ],
 )
 def test_bad_options_exit_2_saying_what_is_wrong(tmp_path, capsys, labrador_path, options, message):

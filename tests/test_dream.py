@@ -230,6 +230,8 @@ def test_tile_bounds_partition_every_side_into_near_equal_tiles():
             assert widths.max() <= max(tile_size, 0) or len(widths) == 1
             assert widths.max() - widths.min() <= 1
             assert len(widths) == max(math.ceil(length / tile_size), 1)
+            # The promise run_deep_dream_with_tiles relies on: no tile shorter than half a tile.
+            assert widths.min() >= math.ceil(tile_size / 2) or len(widths) == 1
 
 
 def test_random_roll_is_undone_by_rolling_back(photo):
@@ -276,6 +278,52 @@ def test_tiled_dream_runs_octaves_and_keeps_the_photo_size(backbone, photo):
 def test_tile_smaller_than_the_network_minimum_is_refused(backbone, photo):
     with pytest.raises(ValueError, match="tile_size"):
         dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=8, show_progress=False)
+
+
+def test_tile_size_must_be_twice_the_network_minimum_because_tiles_can_be_half_as_long(backbone, photo):
+    # A 161 px side with 2 * min_size - 1 px tiles would make tiles shorter than the network's minimum.
+    too_small = 2 * backbone.min_size - 1
+    with pytest.raises(ValueError, match=f"tile_size must be >= {2 * backbone.min_size}"):
+        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=too_small, show_progress=False)
+
+
+def test_octaves_may_be_any_iterable(backbone, photo):
+    """A generator is read once; it must dream exactly like the range it yields."""
+    for run, options in [(dream.run_deep_dream_with_octaves, {}), (dream.run_deep_dream_with_tiles, {"tile_size": 64})]:
+        from_range = run(photo, backbone, steps_per_octave=2, octaves=range(-1, 1), show_progress=False, **options)
+        from_generator = run(photo, backbone, steps_per_octave=2, octaves=(n for n in range(-1, 1)),
+                             show_progress=False, **options)
+        assert np.abs(from_range.astype(int) - photo.astype(int)).mean() > 0.2, "the range did not dream"
+        np.testing.assert_array_equal(from_generator, from_range)
+
+
+def test_the_same_seed_gives_the_same_tiled_dream_and_another_seed_another(backbone, photo):
+    def tiled(seed: int) -> np.ndarray:
+        # tile_size 64 on 120x160 px: the random roll moves the tile borders, so the seed matters.
+        return dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=3, octaves=[0], tile_size=64,
+                                               seed=seed, show_progress=False)
+
+    first = tiled(7)
+    tiled(8)  # the cached engine's generator moves on in between
+    np.testing.assert_array_equal(tiled(7), first)
+    assert np.abs(tiled(8).astype(int) - first.astype(int)).max() > 0
+
+
+def test_a_bad_seed_is_refused(backbone, photo):
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=64, seed=1.5,
+                                        show_progress=False)
+
+
+def test_an_octave_larger_than_the_pixel_limit_is_refused_before_any_work():
+    from course_lib import images
+
+    # 375x500 px grows by 1.3 per octave: octave 10 is 5169x6892 px (35.6 M pixels), octave 11 is 60.2 M.
+    height, width = dream.octave_sizes((375, 500), range(-2, 11))[-1]
+    assert height * width <= images.MAX_PIXELS
+    with pytest.raises(ValueError, match=r"octave 11 would make the image \d+x\d+ px") as error:
+        dream.octave_sizes((375, 500), range(-2, 21))  # the CLI's --octaves -2..20
+    assert f"{images.MAX_PIXELS:,}" in str(error.value) and "octave_scale" in str(error.value)
 
 
 # --- precision -----------------------------------------------------------------------------------

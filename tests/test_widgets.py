@@ -99,6 +99,24 @@ def test_dream_explorer_run_dreams_and_save_writes_the_dream(backbone, labrador_
     chosen = explorer.save(tmp_path / "mine.jpg")
     assert chosen.exists() and images.load(chosen).shape == result.shape
 
+    # Saving never replaces a file: not a chosen path saved twice, nor two saves in the same second.
+    first_bytes = chosen.read_bytes()
+    again = explorer.save(tmp_path / "mine.jpg")
+    assert again == tmp_path / "mine-2.jpg" and chosen.read_bytes() == first_bytes
+    quick = [explorer.save() for _ in range(3)]
+    assert len(set(quick)) == 3 and all(path.exists() for path in quick)
+    assert written.exists() and np.array_equal(images.load(written), result)
+
+
+def test_unused_path_adds_a_counter_instead_of_overwriting(tmp_path):
+    target = tmp_path / "dream.png"
+    assert widgets.unused_path(target) == target
+    target.write_bytes(b"first")
+    assert widgets.unused_path(target) == tmp_path / "dream-2.png"
+    (tmp_path / "dream-2.png").write_bytes(b"second")
+    assert widgets.unused_path(target) == tmp_path / "dream-3.png"
+    assert target.read_bytes() == b"first"
+
 
 def test_dream_explorer_save_before_run_says_to_run_first(backbone, labrador_path, tmp_path):
     explorer = widgets.DreamExplorer(backbone, labrador_path, max_dim=64, save_folder=tmp_path)

@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink the photo so its longer side is at most this (tutorial: 500; 0 keeps it)")
     parser.add_argument("--tile-size", type=int, default=None,
                         help="dream in tiles of this size (for large photos; tutorial: 512)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (tiles are rolled at random)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the random tile rolls, so the same seed gives the same tiled dream "
+                             "(default: the course's seed; the untiled dream has nothing random)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,20 +61,20 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in images.SAVE_FORMATS:  # fail before minutes of dreaming, not after
         raise ValueError(f"-o {output}: the extension must be one of {', '.join(images.SAVE_FORMATS)}, e.g. dream.png.")
-    if args.seed is not None:
-        import keras
-
-        keras.utils.set_random_seed(args.seed)
+    if args.tile_size is not None and args.tile_size <= 0:  # 0 must not quietly mean "no tiles"
+        raise ValueError(f"--tile-size is {args.tile_size}; use a positive number of pixels such as 512, "
+                         f"or leave --tile-size out to dream without tiles.")
     photo = images.load(args.input, max_dim=args.max_dim or None)
     backbone = models.backbone(args.backbone)
     dream_model = models.feature_extractor(backbone, args.layers)
     print(f"Dreaming {photo.shape[1]}x{photo.shape[0]} px with {backbone.name} "
           f"on {', '.join(args.layers or backbone.dream_layers)}.")
     started = time.perf_counter()
-    if args.tile_size:
+    if args.tile_size is not None:
         result = dream.run_deep_dream_with_tiles(
             photo, dream_model, steps_per_octave=args.steps, step_size=args.step_size,
             octaves=args.octaves, octave_scale=args.octave_scale, tile_size=args.tile_size,
+            seed=args.seed,
         )
     else:
         result = dream.run_deep_dream_with_octaves(
