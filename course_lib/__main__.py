@@ -22,7 +22,8 @@ COMMANDS = {
 }
 
 #: Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+#: OSError covers a missing or unwritable file or folder, a full disk, a read-only file system.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
 
 class _Parser(argparse.ArgumentParser):

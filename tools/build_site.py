@@ -47,9 +47,14 @@ CELL_TIMEOUT = 3600
 
 
 def kernel_environment(*, fast: bool) -> dict[str, str]:
-    """The environment of a lesson's kernel: the course importable, and fast or full mode."""
+    """The environment of a lesson's kernel: the course importable, and fast or full mode.
+
+    Lessons 07-09 save and load a trained classifier under ``DEEPDREAM_DATA_DIR``. The site keeps
+    its own (in ``build/site-data/``), so building it never replaces a model a student trained.
+    """
     env = dict(os.environ)
     env["DEEPDREAM_FAST"] = "1" if fast else "0"
+    env.setdefault("DEEPDREAM_DATA_DIR", str(COURSE_ROOT / "build" / "site-data"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COURSE_ROOT), env.get("PYTHONPATH")]))
     return env
 
