@@ -42,7 +42,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from course_lib import config, images
+from course_lib import config, images, models
 from course_lib.models import Classifier
 from course_lib.progress import Progress
 
@@ -60,8 +60,6 @@ OUTPUT_SCALINGS = ("linear", "none")
 #: (Lucid renders 512 by default; 256 is enough here, see bench/classviz_quality.py).
 DEFAULT_ITERATIONS = {"naive": 10, "matlab": 10, "robust": 256}
 
-#: The smallest image side any pyramid level may have: MobileNetV2 and friends need 32 px.
-MIN_IMAGE_SIZE = 32
 #: Largest image side accepted: a 2048 px image already takes minutes per step on a laptop CPU.
 MAX_IMAGE_SIZE = 2048
 
@@ -491,9 +489,10 @@ def deep_dream_image(
     indices = resolve_channels(target, channels)
     if image_size is None:
         image_size = target.input_size or ROBUST_REFERENCE_SIZE
-    image_size = _whole_number("image_size", image_size, low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
+    min_size = models.min_input_size(target.extractor)  # the smallest side the network accepts
+    image_size = _whole_number("image_size", image_size, low=min_size, high=MAX_IMAGE_SIZE)
     rng = np.random.default_rng(config.settings.seed if seed is None else seed)
-    start = _initial_images(initial_image, len(indices), image_size, rng)
+    start = _initial_images(initial_image, len(indices), image_size, rng, min_size)
 
     table = _Table(verbose, method != "robust")
     progress = Progress(num_iterations * (1 if method == "robust" else pyramid_levels), f"{method} class images",
@@ -537,21 +536,23 @@ def _real_number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _initial_images(initial_image: Any, count: int, image_size: int, rng: np.random.Generator) -> np.ndarray:
+def _initial_images(
+    initial_image: Any, count: int, image_size: int, rng: np.random.Generator, min_size: int
+) -> np.ndarray:
     """(count, H, W, 3) float32 in the model range: grey with faint noise, or the photo."""
     if initial_image is None:
         noise = rng.uniform(-NOISE_AMPLITUDE, NOISE_AMPLITUDE, size=(count, image_size, image_size, 3))
         return noise.astype(np.float32)
-    photo = images.load(initial_image, min_size=MIN_IMAGE_SIZE)
-    photo = np.asarray(tf.image.resize(photo, _fit(photo.shape[:2], image_size), antialias=True))
+    photo = images.load(initial_image, min_size=min_size)
+    photo = np.asarray(tf.image.resize(photo, _fit(photo.shape[:2], image_size, min_size), antialias=True))
     photo = np.clip(np.rint(photo), 0, 255).astype(np.uint8)
     return np.repeat(images.to_model_range(photo)[None], count, axis=0)
 
 
-def _fit(shape: Sequence[int], image_size: int) -> tuple[int, int]:
+def _fit(shape: Sequence[int], image_size: int, min_size: int) -> tuple[int, int]:
     height, width = shape
     factor = image_size / max(height, width)
-    return max(MIN_IMAGE_SIZE, round(height * factor)), max(MIN_IMAGE_SIZE, round(width * factor))
+    return max(min_size, round(height * factor)), max(min_size, round(width * factor))
 
 
 class _Table:
@@ -608,9 +609,10 @@ def _matlab(target, indices, start, levels, scale, iterations, rng, report) -> n
     height, width = start.shape[1:3]
     sizes = [(round(height / scale ** (levels - 1 - level)), round(width / scale ** (levels - 1 - level)))
              for level in range(levels)]  # fmt: skip
-    if min(sizes[0]) < MIN_IMAGE_SIZE:
+    min_size = models.min_input_size(target.extractor)
+    if min(sizes[0]) < min_size:
         raise ValueError(
-            f"The smallest pyramid level would be {sizes[0][1]}x{sizes[0][0]} px, below {MIN_IMAGE_SIZE} px: "
+            f"The smallest pyramid level would be {sizes[0][1]}x{sizes[0][0]} px, below the network's {min_size} px: "
             f"use fewer pyramid_levels (e.g. {max(1, levels - 1)}), a smaller pyramid_scale or a larger image_size."
         )
     gradient = target.pixel_gradient

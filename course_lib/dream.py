@@ -272,16 +272,9 @@ def _as_model(dream_model: Any) -> keras.Model:
 
 
 def _min_size_of(dream_model: Any) -> int:
-    """The smallest image side the dreaming network accepts (from its backbone)."""
-    if isinstance(dream_model, models.Backbone):
-        return dream_model.min_size
+    """The smallest image side the dreaming network accepts (see :func:`models.min_input_size`)."""
     model = dream_model.model if isinstance(dream_model, (DeepDream, TiledGradients)) else dream_model
-    layer_names = {layer.name for layer in getattr(model, "layers", [])}
-    # InceptionV3 (its stem has unpadded 3x3 convolutions and pools) needs 75 px, as
-    # keras.applications.InceptionV3 states; models.backbone("inception_v3").min_size says the same.
-    if "mixed0" in layer_names or getattr(model, "name", "").startswith("inception_v3"):
-        return 75
-    return 32  # MobileNetV2 halves the image five times: 32 px leaves one pixel at the end.
+    return models.min_input_size(model)
 
 
 # ---------------------------------------------------------------------------------------------

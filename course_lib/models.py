@@ -72,6 +72,13 @@ _MOBILENET_BLOCKS = tuple(f"block_{i}_expand_relu" for i in range(1, 17)) + ("ou
 _MOBILENET_DREAM_LAYERS = ("block_6_expand_relu", "block_10_expand_relu")
 
 
+#: The smallest image side each family of network accepts. InceptionV3's stem has unpadded 3x3
+#: convolutions and pools (keras.applications.InceptionV3 states 75 px); MobileNetV2 halves the
+#: image five times, so 32 px leaves one pixel at the end.
+INCEPTION_MIN_SIZE = 75
+MOBILENET_MIN_SIZE = 32
+
+
 class ModelUnavailableError(RuntimeError):
     """The weights for a backbone cannot be had here (offline, or a corrupted file)."""
 
@@ -216,16 +223,16 @@ def _load_backbone(name: str) -> Backbone:
             model=base,
             blocks=_MOBILENET_BLOCKS,
             dream_layers=_MOBILENET_DREAM_LAYERS,
-            min_size=32,
+            min_size=MOBILENET_MIN_SIZE,
         )
     _check_can_download(name)
     if name == "inception_v3":
         model = keras.applications.InceptionV3(include_top=False, weights="imagenet")
         # Both layers come from the TensorFlow DeepDream tutorial.
-        return Backbone("inception_v3", model, _INCEPTION_BLOCKS, ("mixed3", "mixed5"), min_size=75)
+        return Backbone("inception_v3", model, _INCEPTION_BLOCKS, ("mixed3", "mixed5"), min_size=INCEPTION_MIN_SIZE)
     model = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False, weights="imagenet")
     return Backbone(
-        "mobilenet_v2", model, _MOBILENET_BLOCKS, _MOBILENET_DREAM_LAYERS, min_size=32
+        "mobilenet_v2", model, _MOBILENET_BLOCKS, _MOBILENET_DREAM_LAYERS, min_size=MOBILENET_MIN_SIZE
     )
 
 
@@ -313,6 +320,29 @@ def dog_breed_classifier() -> Classifier:
     The final layer is ``dense`` (softmax folded in), preceded by global average pooling.
     """
     return Classifier(_dog_breed_parts()[1], DOG_BREEDS, DOG_MODEL_INPUT_SIZE)
+
+
+def min_input_size(model: Backbone | Classifier | keras.Model) -> int:
+    """The smallest image side a network accepts, in pixels; one answer for the whole course.
+
+    75 px for anything built on InceptionV3 (a feature extractor, or a classifier whose backbone it
+    is), 32 px for MobileNetV2 and the embedded dog model. Dreams, class images and uploads use it
+    to refuse a too-small image with a clear message instead of failing inside TensorFlow.
+    """
+    if isinstance(model, Backbone):
+        return model.min_size
+    if isinstance(model, Classifier):
+        model = model.model
+
+    def names(layer) -> list[str]:
+        found = [getattr(layer, "name", "")]
+        for inner in getattr(layer, "layers", []):
+            found.extend(names(inner))
+        return found
+
+    if any(name == "mixed0" or name.startswith("inception_v3") for name in names(model)):
+        return INCEPTION_MIN_SIZE
+    return MOBILENET_MIN_SIZE
 
 
 # ---------------------------------------------------------------------------------------------

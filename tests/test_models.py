@@ -122,3 +122,13 @@ def test_list_layers_goes_from_shallow_to_deep():
     blocks = models.list_layers(bb)
     assert blocks[0] == "block_1_expand_relu" and blocks[-1] == "out_relu"
     assert set(blocks) <= set(models.list_layers(bb, blocks_only=False))
+
+
+def test_min_input_size_knows_inception_even_inside_a_classifier():
+    inception = keras.applications.InceptionV3(include_top=False, weights=None, input_shape=(None, None, 3))
+    inputs = keras.Input((None, None, 3))
+    classifier = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(inception(inputs))))
+    assert models.min_input_size(inception) == 75
+    assert models.min_input_size(classifier) == 75
+    assert models.min_input_size(models.dog_breed_classifier()) == 32
+    assert models.min_input_size(models.backbone("dog_breeds", verbose=False)) == 32
