@@ -82,7 +82,7 @@ class Settings:
             [
                 f"fast mode:  {'on (CI sizes)' if self.fast else 'off (full sizes)'}",
                 f"offline:    {'yes, never downloads' if self.offline else 'no, may download once'}",
-                f"pets data:  {self.pets_dir or '(not set; see course_lib.data.pets_dataset)'}",
+                f"pets data:  {self.pets_dir or '(not set: data/pets, else ImageWoof online, else the sample offline)'}",
                 f"data dir:   {self.data_dir}",
                 f"cache dir:  {self.cache_dir}",
                 f"seed:       {self.seed}",

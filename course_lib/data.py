@@ -11,6 +11,9 @@ the URL, the exact path to put the file at by hand, and what works offline inste
   the package (offline); ``"labrador"`` is the TensorFlow tutorial's photo, downloaded once
   through ``keras.utils.get_file`` into the Keras cache.
 - :func:`pets_dataset`: a folder of dog-breed sub-folders for transfer learning (lessons 07-09).
+
+Offline, both fall back to the small sample committed with the course (``data/samples``, licences
+in its README) and print one line saying so: a train, a locked-down lab or CI runs every lesson.
 """
 from __future__ import annotations
 
@@ -60,6 +63,23 @@ LABRADOR_URL = "https://storage.googleapis.com/download.tensorflow.org/example_i
 LABRADOR_FILE = "YellowLabradorLooking_new.jpg"
 
 
+#: The small sample of real photos committed with the course (3.5 MB; licences in its README.md).
+SAMPLES_DIR = config.COURSE_ROOT / "data" / "samples"
+#: The committed copy of the tutorial's photo, used when the Keras cache lacks it and it cannot be downloaded.
+SAMPLE_LABRADOR = SAMPLES_DIR / "photos" / LABRADOR_FILE
+#: The committed dog-breed sample: 8 breeds and ``cat``, 30 photos each.
+SAMPLE_PETS_DIR = SAMPLES_DIR / "pets"
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """Print which data was chosen and why, once per process (lessons load the same photo often)."""
+    if message not in _said:
+        _said.add(message)
+        print(message)
+
+
 # Real photographs that scikit-image ships inside its wheel (no download; none needs pooch).
 _SKIMAGE_PHOTOS = {
     "chelsea": ("chelsea", "Chelsea the cat, 451x300 (scikit-image)"),
@@ -75,7 +95,7 @@ _SKIMAGE_PHOTOS = {
 SAMPLE_IMAGES = MappingProxyType(
     {
         "labrador": "the TensorFlow DeepDream tutorial's yellow Labrador puppy "
-        "(Wikimedia Commons; downloaded once into the Keras cache)",
+        "(Wikimedia Commons; downloaded once into the Keras cache, or the course's committed copy offline)",
         **{name: description for name, (_, description) in _SKIMAGE_PHOTOS.items()},
     }
 )
@@ -87,7 +107,8 @@ def sample_image(name: str, max_dim: int | None = None) -> np.ndarray:
     Every name but ``"labrador"`` is a photo bundled with scikit-image, so it works offline.
     ``"labrador"`` is the tutorial's photo: read from the Keras cache
     (``~/.keras/datasets/YellowLabradorLooking_new.jpg``, or under ``$KERAS_HOME``), downloaded
-    there once with ``keras.utils.get_file`` if missing, as the tutorial does.
+    there once with ``keras.utils.get_file`` if missing, as the tutorial does; offline, the copy
+    committed in ``data/samples/photos`` (see :func:`labrador_path`).
 
     Args:
         name: one of :data:`SAMPLE_IMAGES`, e.g. ``"labrador"``, ``"chelsea"``, ``"coffee"``.
@@ -98,7 +119,7 @@ def sample_image(name: str, max_dim: int | None = None) -> np.ndarray:
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones).
-        OfflineError: ``"labrador"`` is not cached and cannot be downloaded.
+        OfflineError: ``"labrador"`` is not cached, cannot be downloaded, and the committed copy is missing.
 
     Example:
         >>> photo = data.sample_image("chelsea", max_dim=300)
@@ -128,31 +149,44 @@ def keras_datasets_dir() -> Path:
 
 
 def labrador_path() -> Path:
-    """The tutorial's Labrador photo on disk, downloaded into the Keras cache if missing.
+    """The tutorial's Labrador photo on disk, taken from the first of these that works.
+
+    1. The Keras cache (``~/.keras/datasets``), where the tutorial's ``get_file`` puts it.
+    2. A download into that cache with ``keras.utils.get_file``, as the tutorial does (online).
+    3. The copy committed with the course, ``data/samples/photos`` (offline, or the download
+       failed), with one printed line saying so.
 
     Raises:
-        OfflineError: not cached, and offline or the download failed. The message says where
-            to put the file by hand.
+        OfflineError: not cached, not downloadable, and the committed copy is missing too. The
+            message says where to put the file by hand.
     """
     path = keras_datasets_dir() / LABRADOR_FILE
     if path.is_file() and path.stat().st_size > 0:
         return path
     if path.is_file():
         path.unlink()  # an empty file is a failed earlier download; Keras would return it as cached
-    by_hand = (
+    if config.settings.offline:
+        why = "DEEPDREAM_OFFLINE is set"
+    else:
+        import keras  # only here: importing TensorFlow takes seconds, and only a download needs it
+
+        # Keras silently uses /tmp/.keras when the cache folder is not there yet (a fresh home), so
+        # make it first: the photo must land where the next lesson looks for it.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(keras.utils.get_file(LABRADOR_FILE, origin=LABRADOR_URL, cache_dir=str(path.parent.parent)))
+        except Exception as error:  # Keras wraps every network failure in a bare Exception
+            path.unlink(missing_ok=True)
+            why = f"the download failed: {error}"
+    if SAMPLE_LABRADOR.is_file():
+        _say_once(f"Photo: the course's copy of the tutorial's Labrador, {SAMPLE_LABRADOR} "
+                  f"(not in the Keras cache, and {why}).")
+        return SAMPLE_LABRADOR
+    raise OfflineError(
+        f"The Labrador photo is not cached and {why}; the course's copy {SAMPLE_LABRADOR} is missing too. "
         f"Download {LABRADOR_URL} on a machine with internet and put it at {path}, "
         'or use a photo that works offline, e.g. sample_image("chelsea") or sample_image("coffee").'
     )
-    if config.settings.offline:
-        raise OfflineError(f"The Labrador photo is not cached and DEEPDREAM_OFFLINE is set. {by_hand}")
-    import keras  # only here: importing TensorFlow takes seconds, and only a download needs it
-
-    try:
-        downloaded = keras.utils.get_file(LABRADOR_FILE, origin=LABRADOR_URL, cache_dir=str(path.parent.parent))
-    except Exception as error:  # Keras wraps every network failure in a bare Exception
-        path.unlink(missing_ok=True)
-        raise OfflineError(f"The Labrador photo could not be downloaded ({error}). {by_hand}") from None
-    return Path(downloaded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +318,7 @@ def cached_url(url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
 
 #: fast.ai's ImageWoof 2, 160 px version: 10 dog breeds from ImageNet, train and val splits.
 IMAGEWOOF_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagewoof2-160.tgz"
-#: Size and MD5 of that archive, from fastai's ``checks.txt`` (the issue quotes them).
+#: Size and MD5 of that archive, from fastai's ``checks.txt`` (published beside the archive).
 IMAGEWOOF_SIZE = 92_612_825
 IMAGEWOOF_MD5 = "3559b194123981a540b87132dbda412f"
 
@@ -312,16 +346,19 @@ _IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 def pets_dataset(*, url: str = IMAGEWOOF_URL, size: int | None = IMAGEWOOF_SIZE, md5: str | None = IMAGEWOOF_MD5) -> Path:
     """A folder of dog photos, one sub-folder per breed, ready for ``image_dataset_from_directory``.
 
-    Taken from the first of these that exists:
+    Taken from the first of these that exists, with one printed line saying which and why:
 
-    1. ``$DEEPDREAM_PETS_DIR`` (your own data set, or the course's shared copy). If the variable
-       is set but the folder is missing, that is an error, not a silent fall-through.
+    1. ``$DEEPDREAM_PETS_DIR`` (your own data set). If the variable is set but the folder is
+       missing, that is an error, not a silent fall-through.
     2. ``data/pets`` in the course (``settings.data_dir / "pets"``).
     3. A download of ImageWoof-160 (fast.ai's 10-breed ImageNet subset, 93 MB), verified by size
        and MD5, extracted safely into ``data/pets``. ImageWoof's ``train`` and ``val`` splits are
        merged into one folder per breed (named as in :data:`IMAGEWOOF_BREEDS`), because the
        course makes its own 70/30 split, as the MATLAB source's ``splitEachLabel`` does. The
        archive stays in ``settings.cache_dir`` so that ``data/pets`` can be rebuilt offline.
+       Fast mode (the tests) never downloads 93 MB: it goes straight to 4.
+    4. The course's committed sample, ``data/samples/pets`` (8 breeds and ``cat``, 30 photos
+       each), when the download is impossible (offline) or in fast mode.
 
     Args:
         url, size, md5: the archive to download and its expected size and MD5 (defaults: ImageWoof-160).
@@ -331,8 +368,9 @@ def pets_dataset(*, url: str = IMAGEWOOF_URL, size: int | None = IMAGEWOOF_SIZE,
 
     Raises:
         FileNotFoundError: ``DEEPDREAM_PETS_DIR`` points nowhere.
-        OfflineError: nothing local and the download is impossible.
-        DownloadError, UnsafeArchiveError: the archive is not the expected one, or unsafe.
+        OfflineError: nothing local, the download is impossible, and the sample is missing.
+        DownloadError, UnsafeArchiveError: the archive is not the expected one, or unsafe (never
+            hidden behind the sample: a wrong file is a problem to fix, not to work around).
 
     Example:
         >>> folder = data.pets_dataset()
@@ -346,28 +384,46 @@ def pets_dataset(*, url: str = IMAGEWOOF_URL, size: int | None = IMAGEWOOF_SIZE,
                 f"DEEPDREAM_PETS_DIR is set to {settings.pets_dir}, but there is no folder there. Fix the path, "
                 f"or unset the variable to use {settings.data_dir / 'pets'} (downloaded if missing)."
             )
+        print(f"Dog photos: {settings.pets_dir} (DEEPDREAM_PETS_DIR is set).")
         return _check_breed_folders(settings.pets_dir, "DEEPDREAM_PETS_DIR")
     target = settings.data_dir / "pets"
     if target.is_dir():
+        print(f"Dog photos: {target} (the course's data folder).")
         return _check_breed_folders(target, "the course's data folder")
     if target.exists():
         raise NotADirectoryError(f"{target} is a file, but the dog photos should be a folder there. Move the file away.")
     archive = settings.cache_dir / (Path(urllib.parse.urlsplit(url).path).name or "pets.tgz")
+    if settings.fast and not _is_verified(archive, size=size, md5=md5):
+        return _sample_pets(target, archive, url, "fast mode never downloads the 93 MB ImageWoof")
     if not _is_verified(archive, size=size, md5=md5):
         archive.unlink(missing_ok=True)
-        if settings.offline:
-            raise OfflineError(
-                f"No dog photos here, and DEEPDREAM_OFFLINE is set so they cannot be downloaded. Either set "
-                f"DEEPDREAM_PETS_DIR to a folder of breed sub-folders, put breed sub-folders in {target}, or "
-                f"download {url} on a machine with internet and put it at {archive}."
-            )
-        download(url, archive, md5=md5, size=size)
+        try:
+            download(url, archive, md5=md5, size=size)
+        except OfflineError as error:
+            why = "DEEPDREAM_OFFLINE is set" if settings.offline else f"ImageWoof cannot be downloaded: {str(error).split('; ')[0]}"
+            return _sample_pets(target, archive, url, why)
     try:
         extract_breeds(archive, target)
     except (UnsafeArchiveError, DownloadError):
         archive.unlink(missing_ok=True)  # an unusable archive must not be found again next time
         raise
+    print(f"Dog photos: {target} (ImageWoof, downloaded and verified).")
     return target
+
+
+def _sample_pets(target: Path, archive: Path, url: str, why: str) -> Path:
+    """The committed sample, or the clear offline error if even that is missing."""
+    if SAMPLE_PETS_DIR.is_dir():
+        classes = [folder for folder in SAMPLE_PETS_DIR.iterdir() if folder.is_dir()]
+        photos = sum(1 for folder in classes for photo in folder.iterdir() if photo.suffix.lower() in _IMAGE_SUFFIXES)
+        print(f"Dog photos: the course's small sample, {SAMPLE_PETS_DIR} ({len(classes)} classes, {photos} photos), "
+              f"because {why}. For ImageWoof (10 breeds, about 1,300 photos each) go online, or set DEEPDREAM_PETS_DIR.")
+        return SAMPLE_PETS_DIR
+    raise OfflineError(
+        f"No dog photos here ({why}), and the course's sample {SAMPLE_PETS_DIR} is missing. Either set "
+        f"DEEPDREAM_PETS_DIR to a folder of breed sub-folders, put breed sub-folders in {target}, or "
+        f"download {url} on a machine with internet and put it at {archive}."
+    )
 
 
 def _is_verified(archive: Path, *, size: int | None, md5: str | None) -> bool:

@@ -8,25 +8,25 @@ from pathlib import Path
 import pytest
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
-#: ../shared beside the course (CI lays it out so); tests may read it, never copy it in.
-SHARED_DIR = Path(os.environ.get("DEEPDREAM_SHARED_DIR", COURSE_ROOT.parent / "shared")).resolve()
-PETS_DIR = SHARED_DIR / "data" / "pets"
-PHOTOS_DIR = SHARED_DIR / "data" / "photos"
+#: The real photos committed with the course (data/samples): the tests need nothing beside the clone.
+SAMPLES_DIR = COURSE_ROOT / "data" / "samples"
+PETS_DIR = SAMPLES_DIR / "pets"
+PHOTOS_PER_CLASS = 30
+LABRADOR = SAMPLES_DIR / "photos" / "YellowLabradorLooking_new.jpg"
 
 
 @pytest.fixture
 def pets_dir() -> Path:
-    if not PETS_DIR.is_dir():
-        pytest.skip(f"the dog photos are not at {PETS_DIR} (../shared/data/pets)")
+    """The committed dog-breed sample: 9 class folders of 30 real photos (never skipped: it is in git)."""
+    assert PETS_DIR.is_dir(), f"the committed sample {PETS_DIR} is missing: restore it with git checkout"
     return PETS_DIR
 
 
 @pytest.fixture
 def labrador_path() -> Path:
-    path = PHOTOS_DIR / "YellowLabradorLooking_new.jpg"
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
-    return path
+    """The committed copy of the tutorial's photo."""
+    assert LABRADOR.is_file(), f"the committed photo {LABRADOR} is missing: restore it with git checkout"
+    return LABRADOR
 
 
 # --- images and data (helper A): a real HTTP server on 127.0.0.1, and settings pointed at tmp_path ---
@@ -87,7 +87,7 @@ def http_server(tmp_path, monkeypatch) -> LocalServer:
 
 @pytest.fixture
 def course_settings(monkeypatch, tmp_path):
-    """Point ``course_lib.config.settings`` at fresh folders in tmp_path (online, no pets dir).
+    """Point ``course_lib.config.settings`` at fresh folders in tmp_path (online, full mode, no pets dir).
 
     Returns a function that changes more settings for this test, e.g. ``course_settings(offline=True)``.
     """
@@ -98,5 +98,5 @@ def course_settings(monkeypatch, tmp_path):
         monkeypatch.setattr(config, "settings", changed)
         return changed
 
-    override(offline=False, pets_dir=None, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    override(offline=False, fast=False, pets_dir=None, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
     return override

@@ -167,9 +167,6 @@ def jupyter_lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab-home")
     port, token = _free_port(), secrets.token_hex(16)
     env = kernel_environment(fast=True)
-    shared_pets = Path(os.environ.get("DEEPDREAM_SHARED_DIR", COURSE_ROOT.parent / "shared")) / "data" / "pets"
-    if shared_pets.is_dir():
-        env.setdefault("DEEPDREAM_PETS_DIR", str(shared_pets))
     # JupyterLab's settings and workspaces in a temporary place: the user's own are never touched.
     env.update(JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))

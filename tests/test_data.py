@@ -59,17 +59,60 @@ def test_labrador_is_read_from_a_seeded_keras_cache_without_network(tmp_path, mo
     assert max(data.sample_image("labrador", max_dim=100).shape[:2]) == 100
 
 
-def test_labrador_offline_and_not_cached_names_the_url_the_cache_path_and_an_alternative(
+def test_labrador_offline_and_not_cached_falls_back_to_the_committed_copy_and_says_so(
+    tmp_path, monkeypatch, course_settings, labrador_path, capsys
+):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras"))
+    monkeypatch.setattr(data, "_said", set())
+    course_settings(offline=True)
+    np.testing.assert_array_equal(data.sample_image("labrador"), images.load(labrador_path))
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and "course's copy" in printed and "DEEPDREAM_OFFLINE is set" in printed
+    data.sample_image("labrador")
+    assert capsys.readouterr().out == "", "the choice is said once per process, not at every load"
+    assert not (tmp_path / "empty-keras" / "datasets" / data.LABRADOR_FILE).exists()
+
+
+def test_labrador_is_downloaded_into_the_keras_cache_when_online(tmp_path, monkeypatch, course_settings,
+                                                                 labrador_path, http_server):
+    shutil.copyfile(labrador_path, http_server.root / data.LABRADOR_FILE)
+    monkeypatch.setattr(data, "LABRADOR_URL", http_server.url(data.LABRADOR_FILE))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    path = data.labrador_path()
+    assert path == tmp_path / "keras" / "datasets" / data.LABRADOR_FILE
+    assert path.read_bytes() == labrador_path.read_bytes()
+    assert http_server.requests == [f"/{data.LABRADOR_FILE}"]
+
+
+def test_labrador_download_that_fails_falls_back_to_the_committed_copy(tmp_path, monkeypatch, course_settings,
+                                                                      labrador_path, http_server, capsys):
+    monkeypatch.setattr(data, "LABRADOR_URL", http_server.url("gone.jpg"))  # the server answers 404
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(data, "_said", set())
+    assert data.labrador_path() == data.SAMPLE_LABRADOR
+    assert "the download failed" in capsys.readouterr().out
+    assert http_server.requests == ["/gone.jpg"]
+    assert not any((tmp_path / "keras" / "datasets").glob("*")), "a failed download leaves nothing behind"
+
+
+def test_labrador_with_no_cache_no_network_and_no_committed_copy_names_the_url_the_cache_path_and_an_alternative(
     tmp_path, monkeypatch, course_settings
 ):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras"))
+    monkeypatch.setattr(data, "SAMPLE_LABRADOR", tmp_path / "removed" / data.LABRADOR_FILE)
     course_settings(offline=True)
     with pytest.raises(data.OfflineError) as error:
         data.sample_image("labrador")
     message = str(error.value)
     assert str(tmp_path / "empty-keras" / "datasets" / "YellowLabradorLooking_new.jpg") in message
-    assert data.LABRADOR_URL in message
+    assert data.LABRADOR_URL in message and "DEEPDREAM_OFFLINE" in message
     assert 'sample_image("chelsea")' in message
+
+
+def test_the_committed_labrador_is_the_tutorials_photo(labrador_path):
+    """The sample copy must stay the photo the README credits (236x293, its SHA-1 in data/samples/README.md)."""
+    assert hashlib.sha1(labrador_path.read_bytes()).hexdigest() == "c7f1d9104af521ea5808ce36adc98869d6326379"
+    assert images.load(labrador_path).shape == (293, 236, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,12 +309,43 @@ def test_pets_dataset_refuses_a_file_that_is_not_a_tar_archive(http_server, cour
     _nothing_left(course_settings(), tmp_path)
 
 
-def test_pets_dataset_offline_raises_without_touching_the_network(http_server, course_settings):
+def test_pets_dataset_offline_uses_the_committed_sample_without_touching_the_network(http_server, course_settings,
+                                                                                    pets_dir, capsys):
     checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
+    course_settings(offline=True)
+    assert data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), **checks) == data.SAMPLE_PETS_DIR == pets_dir
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and "small sample" in printed and "DEEPDREAM_OFFLINE is set" in printed
+    assert "9 classes, 270 photos" in printed
+    assert http_server.requests == []
+
+
+def test_pets_dataset_in_fast_mode_uses_the_sample_and_never_downloads(http_server, course_settings, capsys):
+    checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
+    settings = course_settings(fast=True)
+    assert data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), **checks) == data.SAMPLE_PETS_DIR
+    assert "fast mode" in capsys.readouterr().out
+    assert http_server.requests == [] and not (settings.data_dir / "pets").exists()
+
+
+def test_pets_dataset_falls_back_to_the_sample_when_the_server_cannot_be_reached(course_settings, capsys):
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused at once
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/imagewoof2-160.tgz"
+    settings = course_settings()
+    assert data.pets_dataset(url=url, size=None, md5=None) == data.SAMPLE_PETS_DIR
+    printed = capsys.readouterr().out
+    assert "ImageWoof cannot be downloaded" in printed and "refused" in printed.lower()
+    assert not (settings.data_dir / "pets").exists() and not any(settings.cache_dir.rglob("*.tgz"))
+
+
+def test_pets_dataset_with_nothing_at_all_names_every_way_out(http_server, course_settings, monkeypatch, tmp_path):
+    checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
+    monkeypatch.setattr(data, "SAMPLE_PETS_DIR", tmp_path / "removed")
     course_settings(offline=True)
     with pytest.raises(data.OfflineError, match="DEEPDREAM_PETS_DIR") as error:
         data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), **checks)
-    assert http_server.url("imagewoof2-160.tgz") in str(error.value)
+    assert http_server.url("imagewoof2-160.tgz") in str(error.value) and "removed" in str(error.value)
     assert http_server.requests == []
 
 

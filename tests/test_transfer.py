@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from course_lib import models, plots, transfer
+from conftest import PHOTOS_PER_CLASS
 
 SMALL = 64  # px: small photos keep every test here fast; the code paths are the full ones
 
@@ -34,14 +35,14 @@ def _mini_folder(pets_dir, root, classes: dict[str, str], per_class: int):
 
 def test_image_folder_lists_classes_sorted_and_ignores_top_level_files(pets, pets_dir):
     assert pets.class_names == tuple(sorted(p.name for p in pets_dir.iterdir() if p.is_dir()))
-    assert (pets_dir / "SOURCE.md").exists() and all(f.parent.parent == pets_dir for f in pets.files)
-    assert set(pets.counts().values()) == {100}
+    assert (pets_dir / "manifest.csv").exists() and all(f.parent.parent == pets_dir for f in pets.files)
+    assert set(pets.counts().values()) == {PHOTOS_PER_CLASS}
 
 
 def test_split_is_stratified_seventy_thirty_per_class(pets):
     train, valid = transfer.split_each_label(pets, 0.7, seed=3)
-    assert all(count == 70 for count in train.counts().values())
-    assert all(count == 30 for count in valid.counts().values())
+    assert all(count == 21 for count in train.counts().values())  # 70% of 30
+    assert all(count == 9 for count in valid.counts().values())
     assert not set(train.files) & set(valid.files)
     assert set(train.files) | set(valid.files) == set(pets.files)
     for part in (train, valid):  # every file keeps its own folder's label
@@ -54,13 +55,13 @@ def test_split_is_reproducible_with_a_seed_and_random_across_seeds(pets):
     other = transfer.split_each_label(pets, 0.7, seed=12)[1].files
     assert first == again
     assert set(first) != set(other)
-    # 'randomized', not the first 70 by name: the validation part is not simply each class's tail
-    tail = {f for name in pets.class_names for f in sorted(f for f in pets.files if f.parent.name == name)[70:]}
+    # 'randomized', not the first 21 by name: the validation part is not simply each class's tail
+    tail = {f for name in pets.class_names for f in sorted(f for f in pets.files if f.parent.name == name)[21:]}
     assert set(first) != tail
 
 
 def test_split_keeps_a_photo_on_each_side_and_rejects_bad_fractions(pets):
-    tiny = pets.subset([i for i, label in enumerate(pets.labels) if i % 100 < 2])  # 2 photos per class
+    tiny = pets.subset([i for i, label in enumerate(pets.labels) if i % PHOTOS_PER_CLASS < 2])  # 2 photos per class
     train, valid = transfer.split_each_label(tiny, 0.9, seed=1)
     assert set(train.counts().values()) == {1} and set(valid.counts().values()) == {1}
     for bad in (0.0, 1.0, -0.5, float("nan")):
@@ -72,7 +73,7 @@ def test_count_table_reports_counts_per_class(pets):
     train, valid = transfer.split_each_label(pets, 0.7, seed=1)
     table = transfer.count_table(train=train, validation=valid)
     assert "beagle" in table and "validation" in table
-    assert [line.split() for line in table.splitlines() if line.startswith("cat ")] == [["cat", "70", "30"]]
+    assert [line.split() for line in table.splitlines() if line.startswith("cat ")] == [["cat", "21", "9"]]
 
 
 def test_folder_errors_say_what_is_wrong(tmp_path):
@@ -148,7 +149,7 @@ def test_new_fc_takes_ten_times_larger_steps_than_the_base(dog_backbone, pets):
     head.kernel.assign(keras.initializers.GlorotUniform(seed=0)(head.kernel.shape))
     trainer = transfer.Trainer(classifier, learning_rate=0.05, momentum=0.0, augment=None)
     assert trainer.base_variables, "fine-tuning must make some base weights trainable"
-    pixels, photos = transfer.read_images(pets.subset(np.arange(0, 900, 100)), SMALL)
+    pixels, photos = transfer.read_images(pets.subset(np.arange(0, 9 * PHOTOS_PER_CLASS, PHOTOS_PER_CLASS)), SMALL)
     variables = trainer.head_variables + trainer.base_variables
     logits_model = keras.Model(classifier.model.input, classifier.model.get_layer("new_fc").output)
     with tf.GradientTape() as tape:
@@ -168,7 +169,7 @@ def test_new_fc_takes_ten_times_larger_steps_than_the_base(dog_backbone, pets):
 
 def test_new_fc_starts_at_chance_and_frozen_phase_trains_only_new_fc(dog_backbone, pets):
     classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)
-    pixels, _ = transfer.read_images(pets.subset([0, 500]), SMALL)
+    pixels, _ = transfer.read_images(pets.subset([0, 5 * PHOTOS_PER_CLASS]), SMALL)
     np.testing.assert_allclose(transfer.predict_probabilities(classifier, pixels), 1 / 9, rtol=1e-6)
     trainer = transfer.Trainer(classifier, augment=None)
     assert trainer.base_variables == []
@@ -180,7 +181,7 @@ def test_new_fc_starts_at_chance_and_frozen_phase_trains_only_new_fc(dog_backbon
 
 @pytest.mark.slow
 def test_training_improves_validation_and_save_load_gives_identical_predictions(dog_backbone, pets, tmp_path):
-    subset = pets.subset([i for i in range(len(pets)) if i % 100 < 8])
+    subset = pets.subset([i for i in range(len(pets)) if i % PHOTOS_PER_CLASS < 8])
     train, valid = transfer.split_each_label(subset, 0.5, seed=2)
     classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)
     plot = plots.TrainingProgressPlot(enabled=False)
@@ -205,7 +206,7 @@ def test_training_improves_validation_and_save_load_gives_identical_predictions(
 
 
 def test_training_that_diverges_to_nan_is_a_clear_error_not_a_type_error(dog_backbone, pets):
-    subset = pets.subset([i for i in range(len(pets)) if i % 100 < 2])
+    subset = pets.subset([i for i in range(len(pets)) if i % PHOTOS_PER_CLASS < 2])
     train, valid = transfer.split_each_label(subset, 0.5, seed=2)
     classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)
     # 1e38 x the head's factor 10 overflows float32: the head's weights become inf/NaN at once
@@ -229,7 +230,7 @@ def test_a_bad_learning_rate_is_refused_before_any_photo_is_read(dog_backbone, t
 
 
 def test_unseen_leaves_out_recorded_training_photos_from_another_split(dog_backbone, pets, tmp_path):
-    """Lesson 08's case: a model saved from a 20-per-class split, evaluated on a 100-per-class split."""
+    """Lesson 08's case: a model saved from a 20-per-class split, evaluated on a 30-per-class split."""
     small_train, _ = transfer.split_each_label(transfer.image_folder(pets.root, max_per_class=20), 0.7, seed=5)
     _, big_valid = transfer.split_each_label(pets, 0.7, seed=5)
     classifier = transfer.build_classifier(dog_backbone, pets.class_names, input_size=SMALL)

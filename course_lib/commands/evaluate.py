@@ -5,7 +5,7 @@ Photos the classifier was trained on (recorded in the .keras file) are left out 
 --include-training is given, so the figures are about photos the model has not seen.
 
 Examples:
-  python -m course_lib evaluate --model data/models/pets.keras --data ../shared/data/pets
+  python -m course_lib evaluate --model data/models/pets.keras --data data/samples/pets
   python -m course_lib evaluate --model pets.keras --data held_out/ --json > result.json
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ scaling, a new final layer `new_fc` that learns 10x faster, early stopping on th
 loss, and the model always saved at the end (one .keras file that keeps the class names).
 
 Examples:
-  python -m course_lib train --data ../shared/data/pets -o data/models/pets.keras
+  python -m course_lib train --data data/samples/pets -o data/models/pets.keras
   python -m course_lib train --data my_dogs/ -o dogs.keras --epochs 10 --fine-tune-epochs 0 --seed 7
 """
 from __future__ import annotations
