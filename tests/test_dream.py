@@ -54,19 +54,23 @@ def tutorial_gradient(img: tf.Tensor, model, weights=None) -> np.ndarray:
 
 
 def assert_same_gradient(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
-    """Gradients agree, except where a ReLU sits exactly on its kink.
+    """Two computations of the same ReLU network's input gradient agree, on any CPU.
 
-    A ReLU network's input gradient is piecewise constant: when a unit's input is within rounding
-    error of 0 (or 6 for ReLU6), two correct float32 computations can put it on different sides
-    and its whole gradient contribution appears or vanishes. So: 99.5% of the values must agree
-    to 1e-3 of the largest, and the whole to 2% in norm (a real error, like a missing tile or a
-    wrong kernel flip, breaks both by far).
+    The gradient is piecewise constant: when a unit's input is within float32 rounding of a kink
+    (0, or 6 for ReLU6), two correct computations (oneDNN's kernels on one CPU, Eigen's on another,
+    batch norm folded or not) can put it on different sides, and that unit's contribution appears
+    or vanishes. One unit among tens of thousands moves the gradient by a tiny fraction of its
+    norm, so the test is on the whole vector, never on a share of matching pixels (which depends on
+    the CPU): measured, the largest kink effect is 0.22% of the norm (cosine 0.999998), with
+    oneDNN on and off (``TF_ENABLE_ONEDNN_OPTS=0`` is what an AVX2-only AMD CPU runs). A real bug is
+    far away: one 40x40 tile left out of twelve moves about 30% of the norm, a mirrored kernel
+    gives an unrelated direction. So: relative error at most 2% and cosine at least 0.999.
     """
-    scale = np.abs(expected).max()
-    close = np.abs(actual - expected) <= 1e-3 * scale
-    assert close.mean() >= 0.995, f"{what}: only {close.mean():.2%} of the values agree"
+    actual, expected = actual.ravel().astype(np.float64), expected.ravel().astype(np.float64)
     error = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
-    assert error <= 2e-2, f"{what}: relative error {error:.3g}"
+    cosine = actual @ expected / (np.linalg.norm(actual) * np.linalg.norm(expected))
+    assert error <= 2e-2, f"{what}: relative error {error:.3g} (at most 0.02 for kink flips)"
+    assert cosine >= 0.999, f"{what}: cosine {cosine:.6f} (at least 0.999)"
 
 
 # --- calc_loss -----------------------------------------------------------------------------------
@@ -138,7 +142,7 @@ def test_engine_gradient_equals_the_keras_models_input_gradient(dream_model, pho
     reference = tutorial_gradient(img, dream_model)
     assert float(loss) == pytest.approx(float(tutorial_loss(img, dream_model)), rel=1e-4)
     assert_same_gradient(fast, reference, "input gradient")
-    # Away from ReLU kinks the agreement is float32 rounding: the median error is tiny.
+    # Away from ReLU kinks the agreement is float32 rounding: most values agree to 1e-5.
     assert np.median(np.abs(fast - reference)) <= 1e-5 * np.abs(reference).max()
 
 
@@ -241,7 +245,15 @@ def test_random_roll_is_undone_by_rolling_back(photo):
     np.testing.assert_array_equal(tf.roll(rolled, -shift, axis=[0, 1]).numpy(), img.numpy())
 
 
-def expected_tiled_gradient(img: tf.Tensor, model, tile_size: int, generator: tf.random.Generator) -> np.ndarray:
+def engine_gradient(img: tf.Tensor, loss_fn) -> np.ndarray:
+    """The input gradient of an engine's own loss function, with a plain tape."""
+    with tf.GradientTape() as tape:
+        tape.watch(img)
+        loss = loss_fn(img)
+    return tape.gradient(loss, img).numpy()
+
+
+def expected_tiled_gradient(img: tf.Tensor, loss_fn, tile_size: int, generator: tf.random.Generator) -> np.ndarray:
     """The tiled gradient computed here tile by tile: roll, tile grid, one tape per tile, roll back."""
     shift = generator.uniform([2], minval=-tile_size, maxval=tile_size, dtype=tf.int32)
     rolled = tf.roll(img, shift, axis=[0, 1])
@@ -250,22 +262,37 @@ def expected_tiled_gradient(img: tf.Tensor, model, tile_size: int, generator: tf
     for top in range(0, height, tile_size):  # the test sizes are multiples of the tile size
         for left in range(0, width, tile_size):
             tile = rolled[top:top + tile_size, left:left + tile_size]
-            gradients[top:top + tile_size, left:left + tile_size] = tutorial_gradient(tile, model)
+            gradients[top:top + tile_size, left:left + tile_size] = engine_gradient(tile, loss_fn)
     gradients = np.roll(gradients, -shift.numpy(), axis=(0, 1))
     return gradients / (gradients.std() + 1e-8)
 
 
-def test_tiled_gradients_cover_every_pixel_and_read_the_size_at_run_time(dream_model, photo):
-    tiled = dream.TiledGradients(dream_model, tile_size=40)
+@pytest.mark.parametrize("optimize", [False, True], ids=["keras-model", "fast-graph"])
+def test_tiled_gradients_cover_every_pixel_and_read_the_size_at_run_time(dream_model, photo, optimize):
+    """Like with like: the tiled gradient against one tape per tile of the *same* engine's loss.
+
+    Only the tiling differs (the roll, the tile grid, the gather, the roll back), so a missing or
+    shifted tile shows at once, while kernels that differ between CPUs cancel out.
+    """
+    tiled = dream.TiledGradients(dream_model, tile_size=40, optimize=optimize)
     for height, width in [(120, 160), (80, 120)]:  # 3x4 tiles, then 2x3 tiles, one traced function
         img = tf.image.resize(model_range(photo), (height, width))
         twin = tf.random.Generator.from_state(tiled.generator.state.numpy(), tiled.generator.algorithm)
-        expected = expected_tiled_gradient(img, dream_model, 40, twin)
+        expected = expected_tiled_gradient(img, tiled._loss_fn, 40, twin)
         gradients = tiled(img).numpy()
         assert gradients.shape == (height, width, 3)
         assert np.all(np.abs(gradients).sum(axis=-1) > 0), "some pixels got no gradient (a skipped tile)"
         assert_same_gradient(gradients, expected, f"tiled gradient at {height}x{width}")
     assert tiled.trace_count == 1
+
+
+def test_the_fast_tiled_gradient_equals_the_keras_models(dream_model, photo):
+    """Across engines (fast graph against the Keras model), within the kink tolerance."""
+    tiled = dream.TiledGradients(dream_model, tile_size=40)
+    img = model_range(photo)
+    twin = tf.random.Generator.from_state(tiled.generator.state.numpy(), tiled.generator.algorithm)
+    expected = expected_tiled_gradient(img, lambda tile: tutorial_loss(tile, dream_model), 40, twin)
+    assert_same_gradient(tiled(img).numpy(), expected, "fast tiled gradient against the Keras model's")
 
 
 def test_tiled_dream_runs_octaves_and_keeps_the_photo_size(backbone, photo):
