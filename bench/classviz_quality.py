@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib import classviz, images, models  # noqa: E402
+from course_lib import classviz, images, models, plots  # noqa: E402
 
 #: The six breeds of the issue's "Done when".
 BREEDS = ("Chihuahua", "Doberman", "bull_mastiff", "pug", "Samoyed", "Siberian_husky")
@@ -58,7 +58,7 @@ def held_out_probability(classifier: models.Classifier, image: np.ndarray, breed
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--method", default="robust", choices=classviz.METHODS)
+    parser.add_argument("--method", default="robust", choices=list(classviz.METHODS))
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--breeds", default=",".join(BREEDS))
@@ -78,10 +78,9 @@ def main() -> int:
               f"(median {np.median(shares):.3f})")
 
     started = time.perf_counter()
-    pictures = classviz.deep_dream_image(
-        classifier, "dense", breeds, method=args.method, num_iterations=args.iterations,
-        image_size=args.size, seed=args.seed, verbose=False,
-    )
+    iterations = {} if args.iterations is None else {"num_iterations": args.iterations}
+    pictures = classviz.METHODS[args.method](classifier, "dense", breeds, image_size=args.size, seed=args.seed,
+                                             verbose=False, **iterations)
     seconds = time.perf_counter() - started
     rng = np.random.default_rng(EVALUATION_SEED)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +94,7 @@ def main() -> int:
         passed_all &= ok
         print(f"{breed:16s} {probability:11.3f} {share:9.3f} {contrast:12.3f}  {'yes' if ok else 'NO'}")
         images.save(picture, args.output_dir / f"{args.method}_{breed}.png")
-    figure = images.show_grid(pictures, breeds, columns=3)
+    figure = plots.show_grid(pictures, breeds, columns=3)
     figure.savefig(args.output_dir / f"{args.method}_tile.png")
     print(f"all pass: {'yes' if passed_all else 'NO'}")
     return 0

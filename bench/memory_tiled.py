@@ -2,7 +2,7 @@
 
 Runs in its own process, so the peak resident set size (``ru_maxrss``) is this dream's alone:
 the tutorial's Labrador, cropped to 4:3 and upscaled to 4000x3000 px, dreamed with
-:func:`course_lib.dream.run_deep_dream_with_tiles` on the embedded ``dog_breeds`` backbone,
+:func:`course_lib.dream.run_deep_dream` with tiles on the embedded ``dog_breeds`` backbone,
 octaves -2..2 (the largest octave is 6760x5070 px), tiles of 512 px, a few steps per octave.
 A background thread also samples the resident size every 0.1 s to show where the peak happens.
 
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     before = resident_bytes()
     started = time.perf_counter()
     sampler.start()
-    dreamed = dream.run_deep_dream_with_tiles(
-        big, backbone, steps_per_octave=args.steps_per_octave, tile_size=args.tile_size
+    dreamed = dream.run_deep_dream(
+        big, backbone, steps_per_octave=args.steps_per_octave, octaves=dream.OCTAVES, tile_size=args.tile_size
     )
     seconds = time.perf_counter() - started
     done.set()

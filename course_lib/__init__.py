@@ -1,8 +1,7 @@
 """course_lib: the helper library behind the DeepDream course's notebooks.
 
-One module per idea (see the README): ``config``, ``images``, ``data``, ``models``, ``dream``,
-``classviz``, ``transfer``, ``plots``, ``widgets``, ``checks``, ``progress``, ``files``.
-Import the module a lesson needs, e.g. ``from course_lib import images, models``.
+One module per idea; ``docs/MODULES.md`` has the map and how data flows between them. Import the
+module a lesson needs, e.g. ``from course_lib import images, models``.
 """
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _offline_error() -> type[BaseException]:
     try:
-        from course_lib.data import OfflineError
+        from course_lib.downloads import OfflineError
     except ImportError:  # pragma: no cover - data module always present in a full install
         return ValueError
     return OfflineError

@@ -331,7 +331,7 @@ def check_tile_bounds(student_tile_bounds: Callable) -> None:
     possible (``ceil(length / tile_size)``), none longer than ``tile_size``, covering every pixel.
 
     Several answers are right (equal tiles, or full tiles and a shorter last one), so this checks
-    those properties rather than comparing with ``dream.tile_bounds``.
+    those properties rather than comparing with ``tiles.tile_bounds``.
     """
     import math
 
@@ -434,8 +434,8 @@ def check_augmenter(student_make_augmenter: Callable) -> None:
 
 
 def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
-    """Compare the student's confusion matrix with ``transfer.confusion_matrix`` (rows = true class)."""
-    from course_lib import transfer
+    """Compare the student's confusion matrix with ``metrics.confusion_matrix`` (rows = true class)."""
+    from course_lib import metrics
 
     rng = np.random.default_rng(8)
     cases = [
@@ -443,7 +443,7 @@ def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
         (np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), 3),  # class 2 never occurs: still 3x3
     ]
     for true_labels, predicted, classes in cases:
-        expected = transfer.confusion_matrix(true_labels, predicted, classes)
+        expected = metrics.confusion_matrix(true_labels, predicted, classes)
         actual = np.asarray(call_student(student_confusion_matrix, true_labels, predicted, classes))
         if actual.shape == expected.shape and np.array_equal(actual, expected.T) and not np.array_equal(actual, expected):
             raise ExerciseIncorrect("Rows and columns are swapped: a row is the TRUE class, a column the PREDICTED one.")

@@ -1,58 +1,45 @@
-"""Where the course's pictures come from: sample photos, verified downloads, the dog data set.
+"""Where the course's pictures come from: sample photos, the dog data set, and its split.
 
 A lesson must run the same on a laptop online, on a laptop on a train, and in CI with no
-internet at all. So every download here goes through one function, :func:`download`, which
-streams into a temporary file, checks the size and checksum, and only then renames the file
-into place: a broken connection or a tampered file leaves nothing behind. When the network
-cannot be used (``DEEPDREAM_OFFLINE=1``, or the download fails), an :class:`OfflineError` names
-the URL, the exact path to put the file at by hand, and what works offline instead.
+internet at all. Downloads go through :func:`course_lib.downloads.download` (verified, atomic);
+offline, the course falls back to the small sample committed in ``data/samples`` (licences in
+its README) and prints one line saying so.
 
 - :func:`sample_image`: real photographs to dream on. scikit-image's photos are bundled with
   the package (offline); ``"labrador"`` is the TensorFlow tutorial's photo, downloaded once
   through ``keras.utils.get_file`` into the Keras cache.
-- :func:`pets_dataset`: a folder of dog-breed sub-folders for transfer learning (lessons 07-09).
-
-Offline, both fall back to the small sample committed with the course (``data/samples``, licences
-in its README) and print one line saying so: a train, a locked-down lab or CI runs every lesson.
+- :func:`pets_dataset`: a folder of dog-breed sub-folders for transfer learning (lessons 07-09):
+  your own, ImageWoof (downloaded, verified, extracted safely), or the committed sample.
+- :func:`image_folder`, :func:`split_each_label`, :func:`count_table`, :func:`read_images`: such
+  a folder as a labelled data set (MATLAB's ``imageDatastore``), its stratified 70/30 split
+  (``splitEachLabel``), and its photos decoded once at the classifier's input size.
 """
 from __future__ import annotations
 
 import difflib
 import gzip
-import hashlib
-import http.client
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
+import warnings
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
 import numpy as np
 
-from course_lib import config, files, images
-from course_lib.progress import Progress
-
-
-class OfflineError(RuntimeError):
-    """A file is needed from the internet, but the network is off or unreachable."""
-
-
-class DownloadError(ValueError):
-    """A download arrived but is not the expected file (HTTP error, wrong size or checksum)."""
+from course_lib import config, files, images, validate
+from course_lib.downloads import DownloadError, OfflineError, download
 
 
 class UnsafeArchiveError(ValueError):
     """An archive holds a member that would land outside its folder (or a link or device)."""
 
-
-#: Seconds to wait for a server to answer (or for the next block of data) before giving up.
-DOWNLOAD_TIMEOUT = 30.0
 
 # ---------------------------------------------------------------------------------------------
 # Sample photos
@@ -194,124 +181,6 @@ def labrador_path() -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def download(
-    url: str,
-    destination: str | os.PathLike,
-    *,
-    md5: str | None = None,
-    sha256: str | None = None,
-    size: int | None = None,
-    timeout: float = DOWNLOAD_TIMEOUT,
-) -> Path:
-    """Download ``url`` to ``destination``, verified and atomic.
-
-    The data streams into a temporary file beside ``destination`` (so memory use is small and
-    the final rename is atomic). Only when the byte count and every given checksum match is it
-    renamed into place; otherwise the temporary file is deleted and nothing is left behind.
-
-    Args:
-        url: an ``http://`` or ``https://`` URL.
-        destination: the file to create (its folder is created).
-        md5, sha256: expected hex digests, if known (fast.ai publishes MD5 sums).
-        size: expected size in bytes, if known; a server announcing another size is refused
-            before anything is downloaded.
-        timeout: seconds to wait for the server to answer, or for the next block of data.
-
-    Returns:
-        ``destination`` as a ``Path``.
-
-    Raises:
-        OfflineError: ``DEEPDREAM_OFFLINE`` is set (the network is never touched), or the
-            server cannot be reached.
-        DownloadError: an HTTP error, a broken-off transfer, or a size or checksum mismatch.
-
-    Example:
-        >>> data.download(IMAGEWOOF_URL, "imagewoof2-160.tgz", md5=IMAGEWOOF_MD5, size=IMAGEWOOF_SIZE)
-    """
-    destination = Path(destination).expanduser()
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"Cannot download {url!r}: only http:// and https:// URLs are supported.")
-    by_hand = f"Download {url} on a machine with internet and put it at {destination}."
-    if config.settings.offline:
-        raise OfflineError(f"Cannot download {url}: DEEPDREAM_OFFLINE is set, so the course never uses the network. {by_hand}")
-    request = urllib.request.Request(url, headers={"User-Agent": "deepdream-course"})
-    try:
-        with files.atomic_path(destination) as temporary:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                _stream(response, temporary, url, md5=md5, sha256=sha256, size=size)
-    except urllib.error.HTTPError as error:
-        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}); nothing was saved. {by_hand}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-        reason = getattr(error, "reason", error)
-        raise OfflineError(f"Cannot reach {url} ({reason}); nothing was saved. {by_hand}") from None
-    except http.client.HTTPException as error:
-        raise DownloadError(f"The download of {url} broke off ({error!r}); nothing was saved. Try again.") from None
-    return destination
-
-
-def _stream(response, temporary: Path, url: str, *, md5: str | None, sha256: str | None, size: int | None) -> None:
-    announced = response.headers.get("Content-Length")
-    announced = int(announced) if announced and announced.isdigit() else None
-    if size is not None and announced is not None and announced != size:
-        raise DownloadError(
-            f"{url} is {announced:,} bytes, but {size:,} were expected: it is not the expected file "
-            "(moved or changed upstream). Nothing was downloaded."
-        )
-    digests = {"md5": hashlib.md5(usedforsecurity=False), "sha256": hashlib.sha256()}
-    total = size or announced or 0
-    megabytes = max(round(total / 1e6), 1)
-    bar = Progress(megabytes, f"downloading {Path(urllib.parse.urlsplit(url).path).name}", enabled=total > 1_000_000)
-    received = 0
-    with open(temporary, "wb") as out:
-        while chunk := response.read(1 << 20):
-            out.write(chunk)
-            received += len(chunk)
-            for digest in digests.values():
-                digest.update(chunk)
-            bar.update(min(round(received / 1e6), megabytes), "MB")
-    bar.close(f"{received / 1e6:.1f} MB")
-    # http.client's read(amt) returns b"" instead of raising when the connection drops early, so
-    # a broken-off transfer looks like a finished one unless the count is checked against the
-    # server's announced Content-Length (the only check when the caller gives no size).
-    if announced is not None and received != announced:
-        raise DownloadError(
-            f"The download of {url} broke off: {received:,} of the announced {announced:,} bytes arrived; "
-            "the partial file was deleted. Try again."
-        )
-    if size is not None and received != size:
-        raise DownloadError(
-            f"The download of {url} is {received:,} bytes, but {size:,} were expected (a broken-off or changed "
-            "file); it was deleted. Try again."
-        )
-    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
-        if expected is not None and digests[algorithm].hexdigest() != expected.lower():
-            raise DownloadError(
-                f"The download of {url} has {algorithm} {digests[algorithm].hexdigest()}, but {expected} was expected: "
-                "the file is corrupted or not the one the course knows. It was deleted; try again, and if it "
-                "happens again the file has changed upstream."
-            )
-
-
-def cached_url(url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """The local copy of ``url`` in the course's cache folder, downloaded the first time.
-
-    Files go to ``settings.cache_dir / "downloads"``, named by a hash of the URL plus the URL's
-    own file name, so two URLs never share a file. :func:`course_lib.images.load` uses this for
-    URLs.
-
-    Raises:
-        OfflineError: not cached, and offline or unreachable.
-    """
-    name = Path(urllib.parse.urlsplit(url).path).name
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:] or "download"
-    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
-    path = config.settings.cache_dir / "downloads" / f"{key}-{name}"
-    if path.is_file():
-        return path
-    return download(url, path, timeout=timeout)
-
-
 # ---------------------------------------------------------------------------------------------
 # The dog-breed data set
 # ---------------------------------------------------------------------------------------------
@@ -339,9 +208,6 @@ IMAGEWOOF_BREEDS = MappingProxyType(
         "n02115641": "dingo",
     }
 )
-
-_IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
-
 
 def pets_dataset(*, url: str = IMAGEWOOF_URL, size: int | None = IMAGEWOOF_SIZE, md5: str | None = IMAGEWOOF_MD5) -> Path:
     """A folder of dog photos, one sub-folder per breed, ready for ``image_dataset_from_directory``.
@@ -415,7 +281,7 @@ def _sample_pets(target: Path, archive: Path, url: str, why: str) -> Path:
     """The committed sample, or the clear offline error if even that is missing."""
     if SAMPLE_PETS_DIR.is_dir():
         classes = [folder for folder in SAMPLE_PETS_DIR.iterdir() if folder.is_dir()]
-        photos = sum(1 for folder in classes for photo in folder.iterdir() if photo.suffix.lower() in _IMAGE_SUFFIXES)
+        photos = sum(1 for folder in classes for photo in folder.iterdir() if photo.suffix.lower() in IMAGE_EXTENSIONS)
         print(f"Dog photos: the course's small sample, {SAMPLE_PETS_DIR} ({len(classes)} classes, {photos} photos), "
               f"because {why}. For ImageWoof (10 breeds, about 1,300 photos each) go online, or set DEEPDREAM_PETS_DIR.")
         return SAMPLE_PETS_DIR
@@ -525,7 +391,7 @@ def _lay_out_breeds(raw: Path, layout: Path) -> int:
         breed_folder = layout / IMAGEWOOF_BREEDS[wnid_folder.name]
         breed_folder.mkdir(parents=True, exist_ok=True)
         for photo in sorted(wnid_folder.iterdir()):
-            if not photo.is_file() or photo.suffix.lower() not in _IMAGE_SUFFIXES:
+            if not photo.is_file() or photo.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             destination = breed_folder / photo.name
             if destination.exists():  # the same name in train and val: prefix the split's name
@@ -533,3 +399,210 @@ def _lay_out_breeds(raw: Path, layout: Path) -> int:
             photo.rename(destination)
             count += 1
     return count
+
+
+# ---------------------------------------------------------------------------------------------
+# A folder of class sub-folders as a labelled data set, and its 70/30 split (lessons 07-09)
+# ---------------------------------------------------------------------------------------------
+
+#: File endings read as photos, everywhere in the course; other files (notes, CSVs) are ignored.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+#: The source's ``splitEachLabel(imds, 0.7, 'randomized')``: 70 % of each class to train on.
+TRAIN_FRACTION = 0.7
+
+@dataclass(frozen=True)
+class LabeledImages:
+    """Photo files with their class, like MATLAB's ``imageDatastore(..., 'LabelSource','foldernames')``.
+
+    Attributes:
+        root: the folder holding one sub-folder per class.
+        class_names: the class (sub-folder) names, sorted.
+        files: one path per photo.
+        labels: for each file, its index in ``class_names``.
+    """
+
+    root: Path
+    class_names: tuple[str, ...]
+    files: tuple[Path, ...]
+    labels: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def counts(self) -> dict[str, int]:
+        """Number of photos per class, in class order (classes with none included, as 0)."""
+        per_class = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(count) for name, count in zip(self.class_names, per_class)}
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "LabeledImages":
+        """The photos at ``indices`` (same classes, same root)."""
+        indices = np.asarray(indices, dtype=int)
+        return LabeledImages(self.root, self.class_names, tuple(self.files[i] for i in indices), self.labels[indices])
+
+    def relative_names(self) -> list[str]:
+        """``class/file.jpg`` for each photo: names that stay valid if the folder moves."""
+        return [f"{self.class_names[label]}/{path.name}" for path, label in zip(self.files, self.labels)]
+
+
+def image_folder(folder: str | os.PathLike, *, max_per_class: int | None = None) -> LabeledImages:
+    """List the photos of a folder of class sub-folders; the sub-folder names are the classes.
+
+    Args:
+        folder: e.g. ``data.pets_dataset()``: ``folder/beagle/*.jpg``, ``folder/cat/*.jpg``, ...
+            Files at the top level (README, CSV) and hidden entries are ignored.
+        max_per_class: keep only the first N photos of each class (sorted by name), to make a
+            lesson fit a laptop or CI; ``None`` keeps all.
+
+    Returns:
+        :class:`LabeledImages` with the classes sorted by name.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: it has fewer than two class sub-folders, or a class sub-folder has no photos.
+
+    Example:
+        >>> pets = image_folder(data.pets_dataset())
+        >>> pets.counts()["beagle"]
+        100
+    """
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"Data folder {root} does not exist. Point it at a folder with one sub-folder of photos per class.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is a file, not a folder of class sub-folders.")
+    if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer)) or max_per_class < 1):
+        raise ValueError(f"max_per_class must be a whole number of at least 1 (or None for all), got {max_per_class!r}.")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise ValueError(
+            f"{root} has {len(class_dirs)} class sub-folder(s); a classifier needs at least two. "
+            "Put the photos of each class in their own sub-folder, e.g. beagle/ and cat/."
+        )
+    all_files: list[Path] = []
+    labels: list[int] = []
+    for index, class_dir in enumerate(class_dirs):
+        photos = sorted(
+            p for p in class_dir.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        )  # fmt: skip
+        if not photos:
+            raise ValueError(
+                f"Class folder {class_dir} has no images (looked for {', '.join(IMAGE_EXTENSIONS)}). "
+                "Add photos or remove the folder."
+            )
+        photos = photos[:max_per_class] if max_per_class else photos
+        all_files += photos
+        labels += [index] * len(photos)
+    return LabeledImages(root, tuple(p.name for p in class_dirs), tuple(all_files), np.asarray(labels, dtype=int))
+
+
+def split_each_label(
+    dataset: LabeledImages, train_fraction: float = TRAIN_FRACTION, *, seed: int | None = None
+) -> tuple[LabeledImages, LabeledImages]:
+    """Split every class at random into a training and a validation part (``splitEachLabel``).
+
+    Each class is split on its own (stratified), so both parts keep the class balance; the same
+    seed always gives the same split, so lesson 08 can rebuild lesson 07's validation photos.
+
+    Args:
+        dataset: from :func:`image_folder`.
+        train_fraction: share of each class for training (the source's 0.7); the rest validates.
+            Each class keeps at least one photo on each side.
+        seed: random seed (default ``settings.seed``).
+
+    Returns:
+        ``(train, validation)``, each in class order.
+
+    Example:
+        >>> train, valid = split_each_label(pets, 0.7, seed=1234)
+        >>> train.counts()["cat"], valid.counts()["cat"]
+        (70, 30)
+    """
+    if not 0.0 < float(train_fraction) < 1.0 or not np.isfinite(train_fraction):
+        raise ValueError(f"train_fraction must be between 0 and 1 (the source uses 0.7), got {train_fraction!r}.")
+    rng = np.random.default_rng(config.settings.seed if seed is None else seed)
+    train_indices: list[int] = []
+    valid_indices: list[int] = []
+    for label, name in enumerate(dataset.class_names):
+        members = np.flatnonzero(dataset.labels == label)
+        if len(members) < 2:
+            raise ValueError(
+                f"Class {name!r} has {len(members)} photo(s); splitting needs at least 2 per class "
+                "(one to train on, one to validate)."
+            )
+        shuffled = rng.permutation(members)
+        n_train = min(max(int(round(train_fraction * len(members))), 1), len(members) - 1)
+        train_indices += sorted(shuffled[:n_train].tolist())
+        valid_indices += sorted(shuffled[n_train:].tolist())
+    return dataset.subset(train_indices), dataset.subset(valid_indices)
+
+
+def count_table(**parts: LabeledImages) -> str:
+    """A small text table of photos per class for each named part, e.g. ``count_table(train=t, validation=v)``."""
+    if not parts:
+        raise ValueError("Give at least one part, e.g. count_table(train=train_set).")
+    names = list(parts)
+    class_names = next(iter(parts.values())).class_names
+    width = max(len("class"), *(len(c) for c in class_names))
+    lines = [f"{'class':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
+    counts = [part.counts() for part in parts.values()]
+    for class_name in class_names:
+        lines.append(f"{class_name:<{width}}  " + "  ".join(f"{c.get(class_name, 0):>10}" for c in counts))
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{len(part):>10}" for part in parts.values()))
+    return "\n".join(lines)
+
+
+def read_images(dataset: LabeledImages, input_size: int) -> tuple[np.ndarray, LabeledImages]:
+    """Decode every photo once and resize it to ``input_size`` x ``input_size`` (uint8).
+
+    Like MATLAB's ``augmentedImageDatastore(inputSize, ...)`` the photo is resized to the square
+    input (not cropped). Decoding everything up front means a broken file can never crash
+    training half-way through an epoch: unreadable files are skipped with a warning naming them.
+
+    Args:
+        dataset: the photos to read.
+        input_size: side of the square the network is trained at (e.g. 160).
+
+    Returns:
+        ``(pixels, readable)``: an array (N, input_size, input_size, 3) uint8, and the
+        :class:`LabeledImages` of the N photos that could be read (same order).
+
+    Raises:
+        ValueError: if no photo at all could be read, or a class lost all its photos.
+    """
+    input_size = check_input_size(input_size)
+    pixels = np.zeros((len(dataset), input_size, input_size, 3), dtype=np.uint8)
+    good: list[int] = []
+    broken: list[str] = []
+    for index, path in enumerate(dataset.files):
+        try:
+            pixels[len(good)] = _resize_square(images.load(path), input_size)
+        except (images.ImageError, OSError, ValueError) as error:
+            broken.append(f"{path} ({str(error).splitlines()[0] if str(error) else type(error).__name__})")
+            continue
+        good.append(index)
+    if broken:
+        warnings.warn(
+            f"Skipped {len(broken)} unreadable image(s): " + "; ".join(broken), stacklevel=2
+        )
+    if not good:
+        raise ValueError(f"None of the {len(dataset)} images in {dataset.root} could be read; see the warning above.")
+    readable = dataset.subset(good)
+    empty = [name for name, count in readable.counts().items() if count == 0 and dataset.counts()[name] > 0]
+    if empty:
+        raise ValueError(f"Every image of class(es) {', '.join(empty)} in {dataset.root} is unreadable.")
+    return pixels[: len(good)], readable
+
+
+def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    import PIL.Image
+
+    if image.shape[:2] == (size, size):
+        return image
+    return np.asarray(PIL.Image.fromarray(image).resize((size, size), PIL.Image.BILINEAR))
+
+
+def check_input_size(input_size: int) -> int:
+    """The side of a classifier's square input: a whole number of pixels from 32 to 1024."""
+    return validate.whole_number("input_size", input_size, low=32, high=1024, example=160)

@@ -14,13 +14,11 @@ model range (``x / 127.5 - 1``, InceptionV3's ``preprocess_input``) and back (``
 from __future__ import annotations
 
 import io
-import math
 import os
 import re
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -31,8 +29,6 @@ import PIL.ImageOps
 from course_lib import files
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from course_lib.models import Backbone
 
 #: What :func:`load` accepts: a path, an http(s) URL, encoded bytes, an array or a PIL image.
@@ -86,7 +82,7 @@ def load(source: ImageSource, max_dim: int | None = None, *, min_size: int | Bac
 
     Args:
         source: a file path; an ``http(s)://`` URL (downloaded once into the course's cache
-            folder, see :func:`course_lib.data.cached_url`); the bytes of an encoded image; a
+            folder, see :func:`course_lib.downloads.cached_url`); the bytes of an encoded image; a
             NumPy array (or anything with ``__array__``, such as a TensorFlow tensor); or a
             PIL image.
         max_dim: if given, shrink the image so its longer side is at most ``max_dim`` pixels,
@@ -103,7 +99,7 @@ def load(source: ImageSource, max_dim: int | None = None, *, min_size: int | Bac
         ImageError: not an image, empty, truncated, too small, too large (a decompression
             bomb), or an array that cannot be read as pixels. The message says how to fix it.
         FileNotFoundError: no file at the path.
-        course_lib.data.OfflineError: a URL that is not cached while offline.
+        course_lib.downloads.OfflineError: a URL that is not cached while offline.
 
     Example:
         >>> photo = images.load("my_dog.jpg", max_dim=500)
@@ -176,9 +172,9 @@ def _load_url(url: str) -> np.ndarray:
             f"Cannot load {url}: only http:// and https:// URLs are supported. "
             "For a file on this computer, pass its path instead."
         )
-    from course_lib import data  # data imports this module; import here to avoid a cycle
+    from course_lib import downloads  # downloads is light, but keep images importable on its own
 
-    path = data.cached_url(url)
+    path = downloads.cached_url(url)
     try:
         return _open_and_convert(path, f"{url} (cached at {path})")
     except ImageError:
@@ -528,128 +524,8 @@ def _check_rgb_uint8(image: Any, who: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Showing and saving
+# Saving (showing is course_lib.plots.show and show_grid)
 # ---------------------------------------------------------------------------------------------
-
-
-#: Matplotlib backends that draw to files only: :func:`show` closes its figure instead of showing it.
-_NON_INTERACTIVE_BACKENDS = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
-
-
-def show(image: ImageSource, title: str | None = None) -> None:
-    """Show one image at about its own size, with an optional title and no axes.
-
-    Like the tutorial's ``show``. Anything :func:`load` accepts works, so a float image in the
-    model range is refused with a hint to call :func:`from_model_range` first.
-
-    Args:
-        image: the picture (array, path, PIL image, ...).
-        title: a few words above it.
-
-    Example:
-        >>> images.show(photo, title="original")
-    """
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    pixels = load(image)
-    height, width = pixels.shape[:2]
-    dpi = 100
-    # About one screen pixel per image pixel, between 3 and 10 inches wide, so titles stay readable.
-    fig_width = min(max(width / dpi, 3.0), 10.0)
-    fig_height = fig_width * height / width + (0.4 if title else 0.0)
-    fig, axes = plt.subplots(figsize=(fig_width, fig_height), dpi=dpi)
-    axes.imshow(pixels)
-    axes.set_axis_off()
-    if title:
-        axes.set_title(title, fontsize=12)
-    fig.tight_layout(pad=0.2)
-    if matplotlib.get_backend().lower() in _NON_INTERACTIVE_BACKENDS:
-        plt.close(fig)  # nowhere to show it (tests, CI); do not leak the figure
-    else:
-        plt.show()
-
-
-def show_returned_figures_inline() -> None:
-    """In Jupyter, draw a Matplotlib figure that a cell returns (its last expression) as a picture.
-
-    The course's figure functions build figures without pyplot, so a figure shows exactly once:
-    when a cell ends with it. IPython only knows how to draw such a figure once its inline
-    support has been configured (``%matplotlib inline`` does it); this does the same, once.
-    Outside Jupyter it does nothing.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "display_formatter"):
-        return
-    from IPython.core.pylabtools import print_figure
-    from matplotlib.figure import Figure
-
-    png = shell.display_formatter.formatters["image/png"]
-    if Figure not in png.type_printers:
-        png.for_type(Figure, lambda figure: print_figure(figure, "png", bbox_inches="tight"))
-
-
-def show_grid(
-    images: Sequence[ImageSource] | np.ndarray,
-    titles: Sequence[str] | None = None,
-    *,
-    columns: int | None = None,
-) -> Figure:
-    """Tile several images in one figure, one panel each: MATLAB's ``imtile`` (plus titles).
-
-    Images may have different sizes; each keeps its aspect ratio in its panel.
-
-    Args:
-        images: a list of anything :func:`load` accepts, or an array batch (N, H, W, C).
-        titles: one title per image (shown above it), or ``None``.
-        columns: panels per row; default: a near-square grid, as ``imtile`` chooses.
-
-    Returns:
-        The Matplotlib figure. Jupyter shows it when it is the cell's last expression (once:
-        it is not registered with pyplot); in a script, save it with ``fig.savefig(path)``.
-
-    Example:
-        >>> images.show_grid([photo, dream], ["original", "dream"])
-    """
-    from matplotlib.figure import Figure
-
-    show_returned_figures_inline()
-    pictures = [load(image) for image in _as_list(images)]
-    count = len(pictures)
-    if count == 0:
-        raise ValueError("show_grid needs at least one image; got an empty list.")
-    if titles is not None:
-        titles = list(titles) if not isinstance(titles, str) else [titles]
-        if len(titles) != count:
-            raise ValueError(f"show_grid got {count} images but {len(titles)} titles; give one title per image, or none.")
-    if columns is None:
-        columns = math.ceil(math.sqrt(count))
-    elif isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
-        raise ValueError(f"columns must be a whole number >= 1, or None for a near-square grid; got {columns!r}.")
-    columns = min(int(columns), count)
-    rows = math.ceil(count / columns)
-    panel = 3.0  # inches per panel: big enough to see texture, small enough for 4 across a screen
-    figure = Figure(figsize=(panel * columns, (panel + (0.35 if titles else 0.0)) * rows), dpi=100)
-    for index, picture in enumerate(pictures):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        axes.imshow(picture)
-        axes.set_axis_off()
-        if titles is not None:
-            axes.set_title(str(titles[index]), fontsize=11)
-    figure.tight_layout(pad=0.3)
-    return figure
-
-
-def _as_list(images: Any) -> list:
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        return list(images)
-    if isinstance(images, (str, os.PathLike, bytes, np.ndarray, PIL.Image.Image)):
-        raise ValueError("show_grid takes a list of images; for one image use images.show(image).")
-    return list(images)
 
 
 def save(image: ImageSource, path: str | os.PathLike) -> Path:

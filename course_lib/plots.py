@@ -1,17 +1,150 @@
-"""Figures the lessons share: live training curves, confusion charts, feature-map grids.
+"""Every figure the course draws: pictures and grids of pictures, feature maps, training curves,
+confusion charts, misclassified photos.
 
-Every figure has a title and labelled axes; functions return the Matplotlib figure so a lesson
-can save or restyle it.
+Functions return the Matplotlib figure (built without pyplot, so it shows exactly once, when a
+cell ends with it) so that a lesson can save or restyle it; :func:`show` draws one picture at
+about its own size, like the tutorial's ``show``.
 """
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # for the hints only: NumPy, TensorFlow and Matplotlib load when a figure is drawn
-    import numpy as np
+import numpy as np
+
+from course_lib import images, validate
+
+if TYPE_CHECKING:  # for the hints only: TensorFlow and Matplotlib load when a figure is drawn
     import tensorflow as tf
     from matplotlib.figure import Figure
+
+    from course_lib.metrics import Evaluation
+
+
+# --- Pictures: one, or a grid (MATLAB's imtile) ---
+
+
+#: Matplotlib backends that draw to files only: :func:`show` closes its figure instead of showing it.
+_NON_INTERACTIVE_BACKENDS = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
+
+def show(image: Any, title: str | None = None) -> None:
+    """Show one image at about its own size, with an optional title and no axes.
+
+    Like the tutorial's ``show``. Anything :func:`course_lib.images.load` accepts works, so a float
+    image in the model range is refused with a hint to call ``images.from_model_range`` first.
+
+    Args:
+        image: the picture (array, path, PIL image, ...).
+        title: a few words above it.
+
+    Example:
+        >>> plots.show(photo, title="original")
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    pixels = images.load(image)
+    height, width = pixels.shape[:2]
+    dpi = 100
+    # About one screen pixel per image pixel, between 3 and 10 inches wide, so titles stay readable.
+    fig_width = min(max(width / dpi, 3.0), 10.0)
+    fig_height = fig_width * height / width + (0.4 if title else 0.0)
+    fig, axes = plt.subplots(figsize=(fig_width, fig_height), dpi=dpi)
+    axes.imshow(pixels)
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title, fontsize=12)
+    fig.tight_layout(pad=0.2)
+    if matplotlib.get_backend().lower() in _NON_INTERACTIVE_BACKENDS:
+        plt.close(fig)  # nowhere to show it (tests, CI); do not leak the figure
+    else:
+        plt.show()
+
+
+def show_returned_figures_inline() -> None:
+    """In Jupyter, draw a Matplotlib figure that a cell returns (its last expression) as a picture.
+
+    The course's figure functions build figures without pyplot, so a figure shows exactly once:
+    when a cell ends with it. IPython only knows how to draw such a figure once its inline
+    support has been configured (``%matplotlib inline`` does it); this does the same, once.
+    Outside Jupyter it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure not in png.type_printers:
+        png.for_type(Figure, lambda figure: print_figure(figure, "png", bbox_inches="tight"))
+
+
+def show_grid(
+    pictures_in: Sequence[Any] | np.ndarray,
+    titles: Sequence[str] | None = None,
+    *,
+    columns: int | None = None,
+) -> Figure:
+    """Tile several images in one figure, one panel each: MATLAB's ``imtile`` (plus titles).
+
+    Images may have different sizes; each keeps its aspect ratio in its panel.
+
+    Args:
+        pictures_in: a list of anything :func:`course_lib.images.load` accepts, or an array batch (N, H, W, C).
+        titles: one title per image (shown above it), or ``None``.
+        columns: panels per row; default: a near-square grid, as ``imtile`` chooses.
+
+    Returns:
+        The Matplotlib figure. Jupyter shows it when it is the cell's last expression (once:
+        it is not registered with pyplot); in a script, save it with ``fig.savefig(path)``.
+
+    Example:
+        >>> plots.show_grid([photo, dream], ["original", "dream"])
+    """
+    from matplotlib.figure import Figure
+
+    show_returned_figures_inline()
+    pictures = [images.load(image) for image in _as_list(pictures_in)]
+    count = len(pictures)
+    if count == 0:
+        raise ValueError("show_grid needs at least one image; got an empty list.")
+    if titles is not None:
+        titles = list(titles) if not isinstance(titles, str) else [titles]
+        if len(titles) != count:
+            raise ValueError(f"show_grid got {count} images but {len(titles)} titles; give one title per image, or none.")
+    if columns is None:
+        columns = math.ceil(math.sqrt(count))
+    columns = min(validate.whole_number("columns", columns, low=1, example=4), count)
+    rows = math.ceil(count / columns)
+    panel = 3.0  # inches per panel: big enough to see texture, small enough for 4 across a screen
+    figure = Figure(figsize=(panel * columns, (panel + (0.35 if titles else 0.0)) * rows), dpi=100)
+    for index, picture in enumerate(pictures):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(picture)
+        axes.set_axis_off()
+        if titles is not None:
+            axes.set_title(str(titles[index]), fontsize=11)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+def _as_list(pictures: Any) -> list:
+    import PIL.Image
+
+    if isinstance(pictures, np.ndarray) and pictures.ndim == 4:
+        return list(pictures)
+    if isinstance(pictures, (str, os.PathLike, bytes, np.ndarray, PIL.Image.Image)):
+        raise ValueError("show_grid takes a list of images; for one image use plots.show(image).")
+    return list(pictures)
+
 
 
 # --- Feature-map grids (lesson 02) ---
@@ -99,7 +232,7 @@ class TrainingProgressPlot(_keras.callbacks.Callback):
     Two panels, accuracy and loss, with the training and the validation curve; in Jupyter the
     figure is redrawn in place after every epoch (one picture, not one per epoch). Outside
     Jupyter it draws nothing: the training loop's progress line says the same in text.
-    Works with :func:`course_lib.transfer.train_classifier` and with Keras' ``model.fit``.
+    Works with :func:`course_lib.training.train_classifier` and with Keras' ``model.fit``.
 
     Args:
         title: the figure's title.
@@ -107,7 +240,7 @@ class TrainingProgressPlot(_keras.callbacks.Callback):
 
     Example:
         >>> plot = TrainingProgressPlot()
-        >>> transfer.train_classifier(classifier, train_set, valid_set, callbacks=[plot])
+        >>> training.train_classifier(classifier, train_set, valid_set, callbacks=[plot])
         >>> plot.figure().savefig("training.png")
     """
 
@@ -158,7 +291,7 @@ def plot_training_history(
     Args:
         records: dicts with ``epoch``, ``loss``, ``accuracy`` and optionally ``val_loss``,
             ``val_accuracy`` and ``phase`` (a vertical line marks where a new phase starts), e.g.
-            ``TrainingHistory.epochs`` from :func:`course_lib.transfer.train_classifier`
+            ``TrainingHistory.epochs`` from :func:`course_lib.training.train_classifier`
             (or the history itself).
         title: the figure's title.
         best_epoch: the epoch whose weights were kept; marked with a star (default: the
@@ -279,3 +412,21 @@ def confusion_chart(
     figure.suptitle(f"{title}: accuracy {accuracy:.1%} on {int(counts.sum())} photos")
     figure.subplots_adjust(left=0.22, bottom=0.22, right=0.97, top=0.92)
     return figure
+
+
+# --- The photos a classifier gets wrong (lesson 08) ---
+
+
+def show_misclassified(evaluation: "Evaluation", *, max_images: int = 12, columns: int | None = None) -> Figure | None:
+    """A gallery of wrongly classified photos, titled with the true and the predicted class.
+
+    Returns:
+        The Matplotlib figure (``None`` and a printed note if nothing was misclassified).
+    """
+    wrong = evaluation.misclassified()[: validate.whole_number("max_images", max_images, low=1, example=12)]
+    if not wrong:
+        print("No photo was misclassified.")
+        return None
+    photos = [images.load(path, max_dim=200) for path, *_ in wrong]
+    titles = [f"true: {true}\npredicted: {predicted} ({p:.0%})" for _, true, predicted, p in wrong]
+    return show_grid(photos, titles, columns=columns or min(4, len(photos)))

@@ -178,7 +178,7 @@ def photo_upload(max_dim: int | None = None, *, min_size: Any = 1) -> PhotoUploa
 class DreamExplorer:
     """Try DeepDream settings on a photo: layers, steps, step size, octaves; run, compare, save.
 
-    The dream is :func:`course_lib.dream.run_deep_dream_with_octaves` with the chosen settings.
+    The dream is :func:`course_lib.dream.run_deep_dream` with the chosen settings.
     One feature extractor (hence one compiled engine) is kept per choice of layers, so going back
     to layers tried before starts at once.
 
@@ -319,7 +319,7 @@ class DreamExplorer:
             if notebook:
                 self.progress_area.clear_output()
             with self.progress_area:  # in Jupyter, the progress bar and preview appear inside the widget
-                result = dream.run_deep_dream_with_octaves(
+                result = dream.run_deep_dream(
                     self.image, self._extractor(chosen["layers"]),
                     steps_per_octave=chosen["steps_per_octave"], step_size=chosen["step_size"],
                     octaves=chosen["octaves"], show_progress=notebook,

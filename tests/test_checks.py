@@ -238,9 +238,9 @@ def test_check_tile_bounds_passes_equal_tiles_and_full_tiles_with_a_short_last_o
 
 
 def test_check_tile_bounds_passes_the_course_version(capsys):
-    from course_lib import dream
+    from course_lib import tiles
 
-    checks.check_tile_bounds(lambda length, tile: dream.tile_bounds(length, tile).numpy().tolist())
+    checks.check_tile_bounds(lambda length, tile: tiles.tile_bounds(length, tile).numpy().tolist())
     assert capsys.readouterr().out.startswith("Correct:")
 
 

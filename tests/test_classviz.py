@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from course_lib import classviz, models
+from course_lib.classviz.param import FourierImage
 
 keras = pytest.importorskip("keras")
 
@@ -156,34 +157,33 @@ def test_matlab_method_raises_the_activation_and_prints_the_table(classifier, ca
 def test_robust_method_starts_from_a_photo_and_keeps_its_size(classifier):
     from skimage import data
 
-    result = classviz.deep_dream_image(classifier, "dense", "Doberman", method="robust", num_iterations=2,
-                                       initial_image=data.chelsea(), image_size=SMALL, verbose=False)
+    result = classviz.robust_class_images(classifier, "dense", "Doberman", num_iterations=2,
+                                          initial_image=data.chelsea(), image_size=SMALL, verbose=False)
     assert result.shape == (1, 43, SMALL, 3)  # chelsea is 300x451: longer side -> 64 px
 
 
 def test_fourier_image_reproduces_its_initial_image():
     rng = np.random.default_rng(0)
     photo = tf.image.resize(rng.uniform(0.1, 0.9, size=(1, 8, 8, 3)), [32, 40]).numpy()
-    parameterization = classviz.FourierImage(1, 32, 40, rng, photo)
+    parameterization = FourierImage(1, 32, 40, rng, photo)
     np.testing.assert_allclose(parameterization().numpy(), photo, atol=2e-3)
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(pyramid_levels=0), "pyramid_levels must be >= 1"),
+        (dict(pyramid_levels=0), "pyramid_levels is 0, but it must be >= 1"),
         (dict(pyramid_levels=2.5), "pyramid_levels must be a whole number"),
-        (dict(pyramid_scale=float("nan")), "pyramid_scale must be a finite number"),
-        (dict(pyramid_scale=1.0), "pyramid_scale must be greater than 1"),
-        (dict(pyramid_scale=-2), "pyramid_scale must be greater than 1"),
-        (dict(num_iterations=0), "num_iterations must be >= 1"),
-        (dict(num_iterations=-5), "num_iterations must be >= 1"),
-        (dict(output_scaling="log"), "output_scaling must be 'linear'"),
-        (dict(method="lucid"), "method must be one of naive, matlab, robust"),
-        (dict(image_size=8), "image_size must be between 32 and 2048"),
-        (dict(diversity=-1.0), "diversity must be 0"),
-        (dict(diversity=1.0), "diversity only works with method='robust'"),
-        (dict(seed=-1), "seed must be >= 0"),
+        (dict(pyramid_scale=float("nan")), "pyramid_scale is nan, but it must be a finite number"),
+        (dict(pyramid_scale=1.0), "pyramid_scale is 1.0, but it must be > 1.0"),
+        (dict(pyramid_scale=-2), "pyramid_scale is -2, but it must be > 1.0"),
+        (dict(num_iterations=0), "num_iterations is 0, but it must be >= 1"),
+        (dict(num_iterations=-5), "num_iterations is -5, but it must be >= 1"),
+        (dict(output_scaling="log"), "output_scaling must be one of 'linear', 'none'"),
+        (dict(output_scaling="linaer"), "Did you mean 'linear'"),
+        (dict(image_size=8), "image_size is 8, but it must be between 32 and 2048"),
+        (dict(seed=-1), "seed is -1, but it must be >= 0"),
+        (dict(seed=1.5), "seed must be a whole number"),
         (dict(pyramid_levels=5, image_size=64), "smallest pyramid level would be"),
     ],
 )
@@ -192,14 +192,28 @@ def test_bad_parameters_get_a_clear_error(classifier, options, message):
         classviz.deep_dream_image(classifier, "dense", "pug", verbose=False, **{"num_iterations": 1, **options})
 
 
+@pytest.mark.parametrize(
+    "method, options, message",
+    [
+        ("robust", dict(diversity=-1.0), "diversity is -1.0, but it must be >= 0.0"),
+        ("robust", dict(num_iterations=0), "num_iterations is 0, but it must be >= 1"),
+        ("naive", dict(num_iterations=True), "num_iterations must be a whole number"),
+        ("naive", dict(image_size=10_000), "image_size is 10000, but it must be between 32 and 2048"),
+    ],
+)
+def test_the_other_methods_check_their_own_options(classifier, method, options, message):
+    with pytest.raises(ValueError, match=message):
+        classviz.METHODS[method](classifier, "dense", "pug", verbose=False, **options)
+
+
 def test_model_must_be_a_classifier_or_keras_model():
     with pytest.raises(ValueError, match="models.Classifier"):
         classviz.deep_dream_image("dog_breeds", "dense", "pug")
 
 
 def test_robust_diversity_runs_for_a_repeated_class(classifier):
-    result = classviz.deep_dream_image(classifier, "dense", ["pug", "pug"], method="robust", num_iterations=2,
-                                       diversity=5.0, image_size=SMALL, verbose=False, seed=2)
+    result = classviz.robust_class_images(classifier, "dense", ["pug", "pug"], num_iterations=2,
+                                          diversity=5.0, image_size=SMALL, verbose=False, seed=2)
     assert result.shape == (2, SMALL, SMALL, 3)
     assert not np.allclose(result[0], result[1], atol=1e-2)
 

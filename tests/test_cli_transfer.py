@@ -42,9 +42,9 @@ def test_train_refuses_a_non_keras_output_before_training(pets_dir, tmp_path, ca
 
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
-    [("--learning-rate", "0", "learning_rate must be a positive number"),
-     ("--learning-rate", "nan", "learning_rate must be a positive number"),
-     ("--input-size", "0", "input_size must be a whole number")],
+    [("--learning-rate", "0", "learning_rate is 0.0, but it must be a positive number"),
+     ("--learning-rate", "nan", "learning_rate is nan, but it must be a positive number"),
+     ("--input-size", "0", "input_size is 0, but it must be between 32 and 1024")],
 )
 def test_train_refuses_zero_or_nan_settings_instead_of_using_defaults(pets_dir, tmp_path, capsys, option, value, expected):
     folder = _folder(pets_dir, tmp_path / "data", ["beagle", "cat"], per_class=2)

@@ -16,7 +16,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from course_lib import data, files, images
+from course_lib import data, downloads, files, images
 
 # ---------------------------------------------------------------------------------------------
 # Sample photos
@@ -101,7 +101,7 @@ def test_labrador_with_no_cache_no_network_and_no_committed_copy_names_the_url_t
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras"))
     monkeypatch.setattr(data, "SAMPLE_LABRADOR", tmp_path / "removed" / data.LABRADOR_FILE)
     course_settings(offline=True)
-    with pytest.raises(data.OfflineError) as error:
+    with pytest.raises(downloads.OfflineError) as error:
         data.sample_image("labrador")
     message = str(error.value)
     assert str(tmp_path / "empty-keras" / "datasets" / "YellowLabradorLooking_new.jpg") in message
@@ -129,7 +129,7 @@ def _served_file(http_server, name: str = "blob.bin", size: int = 50_000) -> tup
 def test_download_with_the_right_size_and_checksums_writes_the_file(http_server, course_settings, tmp_path):
     url, payload = _served_file(http_server)
     target = tmp_path / "got" / "blob.bin"
-    written = data.download(
+    written = downloads.download(
         url,
         target,
         md5=hashlib.md5(payload).hexdigest(),
@@ -146,8 +146,8 @@ def test_download_checksum_or_size_mismatch_leaves_nothing_behind(http_server, c
     expected = {"md5": hashlib.md5(payload).hexdigest(), "sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
     expected[wrong] = expected["size"] + 1 if wrong == "size" else "0" * len(expected[wrong])
     folder = tmp_path / "got"
-    with pytest.raises(data.DownloadError, match=wrong if wrong != "size" else "bytes"):
-        data.download(url, folder / "blob.bin", **expected)
+    with pytest.raises(downloads.DownloadError, match=wrong if wrong != "size" else "bytes"):
+        downloads.download(url, folder / "blob.bin", **expected)
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
@@ -157,26 +157,26 @@ def test_download_shorter_than_content_length_leaves_nothing(http_server, course
     url, _ = _served_file(http_server, "cut.bin")
     http_server.overstate_length["/cut.bin"] = 1000
     folder = tmp_path / "got"
-    with pytest.raises(data.DownloadError, match="broke off"):
-        data.download(url, folder / "cut.bin")
+    with pytest.raises(downloads.DownloadError, match="broke off"):
+        downloads.download(url, folder / "cut.bin")
     assert not folder.exists() or list(folder.iterdir()) == []
     cache = course_settings().cache_dir / "downloads"
-    with pytest.raises(data.DownloadError, match="broke off"):
-        data.cached_url(url)
+    with pytest.raises(downloads.DownloadError, match="broke off"):
+        downloads.cached_url(url)
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
 def test_download_of_a_missing_file_is_an_http_error_and_leaves_nothing(http_server, course_settings, tmp_path):
-    with pytest.raises(data.DownloadError, match="HTTP 404"):
-        data.download(http_server.url("nothing-here.bin"), tmp_path / "x.bin")
+    with pytest.raises(downloads.DownloadError, match="HTTP 404"):
+        downloads.download(http_server.url("nothing-here.bin"), tmp_path / "x.bin")
     assert list(tmp_path.iterdir()) == [http_server.root]
 
 
 def test_download_offline_raises_without_touching_the_network(http_server, course_settings, tmp_path):
     url, _ = _served_file(http_server)
     course_settings(offline=True)
-    with pytest.raises(data.OfflineError, match="DEEPDREAM_OFFLINE") as error:
-        data.download(url, tmp_path / "blob.bin")
+    with pytest.raises(downloads.OfflineError, match="DEEPDREAM_OFFLINE") as error:
+        downloads.download(url, tmp_path / "blob.bin")
     assert str(tmp_path / "blob.bin") in str(error.value)
     assert http_server.requests == []
     assert not (tmp_path / "blob.bin").exists()
@@ -186,8 +186,8 @@ def test_download_from_an_unreachable_server_is_an_offline_error(course_settings
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(data.OfflineError, match="Cannot reach"):
-        data.download(f"http://127.0.0.1:{port}/file.bin", tmp_path / "file.bin", timeout=5)
+    with pytest.raises(downloads.OfflineError, match="Cannot reach"):
+        downloads.download(f"http://127.0.0.1:{port}/file.bin", tmp_path / "file.bin", timeout=5)
     assert not (tmp_path / "file.bin").exists()
 
 
@@ -258,7 +258,7 @@ def test_pets_dataset_reuses_a_verified_archive_from_the_cache(http_server, cour
 
 def test_pets_dataset_checksum_mismatch_leaves_nothing_behind(http_server, course_settings, tmp_path):
     checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
-    with pytest.raises(data.DownloadError, match="md5"):
+    with pytest.raises(downloads.DownloadError, match="md5"):
         data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), size=checks["size"], md5="0" * 32)
     _nothing_left(course_settings(), tmp_path)
 
@@ -297,14 +297,14 @@ def test_pets_dataset_refuses_an_archive_without_imagewoof_folders(http_server, 
     path = http_server.root / "other.tgz"
     with tarfile.open(path, "w:gz") as tar:
         _add_file(tar, "photos/cat.jpg", _jpeg_bytes((1, 2, 3)))
-    with pytest.raises(data.DownloadError, match="not the ImageWoof archive"):
+    with pytest.raises(downloads.DownloadError, match="not the ImageWoof archive"):
         data.pets_dataset(url=http_server.url("other.tgz"), size=None, md5=None)
     _nothing_left(course_settings(), tmp_path)
 
 
 def test_pets_dataset_refuses_a_file_that_is_not_a_tar_archive(http_server, course_settings, tmp_path):
     (http_server.root / "page.tgz").write_text("<html>moved</html>")
-    with pytest.raises(data.DownloadError, match="not a readable tar archive"):
+    with pytest.raises(downloads.DownloadError, match="not a readable tar archive"):
         data.pets_dataset(url=http_server.url("page.tgz"), size=None, md5=None)
     _nothing_left(course_settings(), tmp_path)
 
@@ -343,7 +343,7 @@ def test_pets_dataset_with_nothing_at_all_names_every_way_out(http_server, cours
     checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
     monkeypatch.setattr(data, "SAMPLE_PETS_DIR", tmp_path / "removed")
     course_settings(offline=True)
-    with pytest.raises(data.OfflineError, match="DEEPDREAM_PETS_DIR") as error:
+    with pytest.raises(downloads.OfflineError, match="DEEPDREAM_PETS_DIR") as error:
         data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), **checks)
     assert http_server.url("imagewoof2-160.tgz") in str(error.value) and "removed" in str(error.value)
     assert http_server.requests == []

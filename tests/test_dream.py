@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import dream, models
+from course_lib import dream, models, tiles
 
 pytestmark = pytest.mark.slow  # a real network runs in every test (a few seconds in all)
 
@@ -148,7 +148,7 @@ def test_engine_gradient_equals_the_keras_models_input_gradient(dream_model, pho
 
 def test_octave_loop_does_not_retrace(dream_model, photo):
     engine = dream.DeepDream(dream_model)
-    dreamed = dream.run_deep_dream_with_octaves(
+    dreamed = dream.run_deep_dream(
         photo, engine, steps_per_octave=2, octaves=range(-2, 3), show_progress=False
     )
     assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
@@ -157,18 +157,27 @@ def test_octave_loop_does_not_retrace(dream_model, photo):
 
 def test_engines_are_reused_between_runs(backbone, photo):
     first = dream.engine_for(backbone)
-    dream.run_deep_dream_simple(photo, backbone, steps=1, show_progress=False)
+    dream.run_deep_dream(photo, backbone, steps_per_octave=1, show_progress=False)
     assert dream.engine_for(backbone) is first and first.trace_count == 1
 
 
+def test_engines_are_cached_by_the_model_object_not_its_id(backbone):
+    first_model = models.feature_extractor(backbone, ["block_3_expand_relu"])
+    second_model = models.feature_extractor(backbone, ["block_3_expand_relu"])  # equal, yet another object
+    first = dream.engine_for(first_model)
+    assert dream.engine_for(first_model) is first
+    assert dream.engine_for(second_model) is not first and dream.engine_for(second_model).model is second_model
+    assert dream.engine_for(first_model, [2.0]) is not first  # other layer weights, another engine
+
+
 def test_simple_dream_changes_the_photo_and_keeps_its_size(backbone, photo):
-    dreamed = dream.run_deep_dream_simple(photo, backbone, steps=5, show_progress=False)
+    dreamed = dream.run_deep_dream(photo, backbone, steps_per_octave=5, show_progress=False)
     assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
     assert np.abs(dreamed.astype(int) - photo.astype(int)).mean() > 1.0
 
 
 def test_zero_steps_return_the_photo(backbone, photo):
-    same = dream.run_deep_dream_simple(photo, backbone, steps=0, show_progress=False)
+    same = dream.run_deep_dream(photo, backbone, steps_per_octave=0, show_progress=False)
     assert np.abs(same.astype(int) - photo.astype(int)).max() <= 1  # float round trip only
 
 
@@ -178,25 +187,25 @@ def test_zero_steps_return_the_photo(backbone, photo):
 @pytest.mark.parametrize("step_size", [float("nan"), -0.01, 0, float("inf"), "big"])
 def test_bad_step_size_is_refused(backbone, photo, step_size):
     with pytest.raises(ValueError, match="step_size"):
-        dream.run_deep_dream_simple(photo, backbone, steps=1, step_size=step_size, show_progress=False)
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, step_size=step_size, show_progress=False)
 
 
 @pytest.mark.parametrize("steps", [-1, 2.5, "ten"])
 def test_bad_steps_are_refused(backbone, photo, steps):
     with pytest.raises(ValueError, match="steps"):
-        dream.run_deep_dream_with_octaves(photo, backbone, steps_per_octave=steps, show_progress=False)
+        dream.run_deep_dream(photo, backbone, steps_per_octave=steps, show_progress=False)
 
 
 @pytest.mark.parametrize("octave_scale", [0, -1.3, float("nan")])
 def test_bad_octave_scale_is_refused(backbone, photo, octave_scale):
     with pytest.raises(ValueError, match="octave_scale"):
-        dream.run_deep_dream_with_octaves(photo, backbone, steps_per_octave=1, octave_scale=octave_scale,
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, octave_scale=octave_scale,
                                           show_progress=False)
 
 
 def test_empty_octaves_are_refused(backbone, photo):
     with pytest.raises(ValueError, match="octaves is empty"):
-        dream.run_deep_dream_with_octaves(photo, backbone, octaves=[], show_progress=False)
+        dream.run_deep_dream(photo, backbone, octaves=[], show_progress=False)
 
 
 def test_octave_sizes_follow_the_tutorial():
@@ -214,12 +223,12 @@ def test_octaves_below_the_networks_minimum_are_dreamed_at_the_minimum_with_a_no
 
 def test_a_photo_smaller_than_the_network_minimum_is_refused(backbone):
     with pytest.raises(ValueError):
-        dream.run_deep_dream_simple(np.zeros((8, 8, 3), np.uint8), backbone, steps=1, show_progress=False)
+        dream.run_deep_dream(np.zeros((8, 8, 3), np.uint8), backbone, steps_per_octave=1, show_progress=False)
 
 
 def test_wrong_dream_model_type_is_refused(photo):
     with pytest.raises(ValueError, match="dream_model must be"):
-        dream.run_deep_dream_simple(photo, "inception", steps=1, show_progress=False)
+        dream.run_deep_dream(photo, "inception", steps_per_octave=1, show_progress=False)
 
 
 # --- random roll and tiles -----------------------------------------------------------------------
@@ -228,19 +237,19 @@ def test_wrong_dream_model_type_is_refused(photo):
 def test_tile_bounds_partition_every_side_into_near_equal_tiles():
     for length in [1, 31, 32, 33, 100, 511, 512, 513, 1000, 4000]:
         for tile_size in [32, 100, 512]:
-            bounds = dream.tile_bounds(length, tile_size).numpy()
+            bounds = tiles.tile_bounds(length, tile_size).numpy()
             widths = np.diff(bounds)
             assert bounds[0] == 0 and bounds[-1] == length
             assert widths.max() <= max(tile_size, 0) or len(widths) == 1
             assert widths.max() - widths.min() <= 1
             assert len(widths) == max(math.ceil(length / tile_size), 1)
-            # The promise run_deep_dream_with_tiles relies on: no tile shorter than half a tile.
+            # The promise run_deep_dream's tiles rely on: no tile shorter than half a tile.
             assert widths.min() >= math.ceil(tile_size / 2) or len(widths) == 1
 
 
 def test_random_roll_is_undone_by_rolling_back(photo):
     img = model_range(photo)
-    shift, rolled = dream.random_roll(img, 50)
+    shift, rolled = tiles.random_roll(img, 50)
     assert np.all(np.abs(shift.numpy()) <= 50)
     np.testing.assert_array_equal(tf.roll(rolled, -shift, axis=[0, 1]).numpy(), img.numpy())
 
@@ -274,7 +283,7 @@ def test_tiled_gradients_cover_every_pixel_and_read_the_size_at_run_time(dream_m
     Only the tiling differs (the roll, the tile grid, the gather, the roll back), so a missing or
     shifted tile shows at once, while kernels that differ between CPUs cancel out.
     """
-    tiled = dream.TiledGradients(dream_model, tile_size=40, optimize=optimize)
+    tiled = tiles.TiledGradients(dream_model, tile_size=40, optimize=optimize)
     for height, width in [(120, 160), (80, 120)]:  # 3x4 tiles, then 2x3 tiles, one traced function
         img = tf.image.resize(model_range(photo), (height, width))
         twin = tf.random.Generator.from_state(tiled.generator.state.numpy(), tiled.generator.algorithm)
@@ -288,7 +297,7 @@ def test_tiled_gradients_cover_every_pixel_and_read_the_size_at_run_time(dream_m
 
 def test_the_fast_tiled_gradient_equals_the_keras_models(dream_model, photo):
     """Across engines (fast graph against the Keras model), within the kink tolerance."""
-    tiled = dream.TiledGradients(dream_model, tile_size=40)
+    tiled = tiles.TiledGradients(dream_model, tile_size=40)
     img = model_range(photo)
     twin = tf.random.Generator.from_state(tiled.generator.state.numpy(), tiled.generator.algorithm)
     expected = expected_tiled_gradient(img, lambda tile: tutorial_loss(tile, dream_model), 40, twin)
@@ -296,7 +305,7 @@ def test_the_fast_tiled_gradient_equals_the_keras_models(dream_model, photo):
 
 
 def test_tiled_dream_runs_octaves_and_keeps_the_photo_size(backbone, photo):
-    dreamed = dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, octaves=range(-1, 1),
+    dreamed = dream.run_deep_dream(photo, backbone, steps_per_octave=1, octaves=range(-1, 1),
                                               tile_size=64, show_progress=False)
     assert dreamed.shape == photo.shape and dreamed.dtype == np.uint8
     assert np.abs(dreamed.astype(int) - photo.astype(int)).mean() > 0.2
@@ -304,21 +313,22 @@ def test_tiled_dream_runs_octaves_and_keeps_the_photo_size(backbone, photo):
 
 def test_tile_smaller_than_the_network_minimum_is_refused(backbone, photo):
     with pytest.raises(ValueError, match="tile_size"):
-        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=8, show_progress=False)
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, tile_size=8, show_progress=False)
 
 
 def test_tile_size_must_be_twice_the_network_minimum_because_tiles_can_be_half_as_long(backbone, photo):
     # A 161 px side with 2 * min_size - 1 px tiles would make tiles shorter than the network's minimum.
     too_small = 2 * backbone.min_size - 1
     with pytest.raises(ValueError, match=f"tile_size must be >= {2 * backbone.min_size}"):
-        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=too_small, show_progress=False)
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, tile_size=too_small, show_progress=False)
 
 
 def test_octaves_may_be_any_iterable(backbone, photo):
     """A generator is read once; it must dream exactly like the range it yields."""
-    for run, options in [(dream.run_deep_dream_with_octaves, {}), (dream.run_deep_dream_with_tiles, {"tile_size": 64})]:
-        from_range = run(photo, backbone, steps_per_octave=2, octaves=range(-1, 1), show_progress=False, **options)
-        from_generator = run(photo, backbone, steps_per_octave=2, octaves=(n for n in range(-1, 1)),
+    for options in [{}, {"tile_size": 64}]:
+        from_range = dream.run_deep_dream(photo, backbone, steps_per_octave=2, octaves=range(-1, 1),
+                                          show_progress=False, **options)
+        from_generator = dream.run_deep_dream(photo, backbone, steps_per_octave=2, octaves=(n for n in range(-1, 1)),
                              show_progress=False, **options)
         assert np.abs(from_range.astype(int) - photo.astype(int)).mean() > 0.2, "the range did not dream"
         np.testing.assert_array_equal(from_generator, from_range)
@@ -327,7 +337,7 @@ def test_octaves_may_be_any_iterable(backbone, photo):
 def test_the_same_seed_gives_the_same_tiled_dream_and_another_seed_another(backbone, photo):
     def tiled(seed: int) -> np.ndarray:
         # tile_size 64 on 120x160 px: the random roll moves the tile borders, so the seed matters.
-        return dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=3, octaves=[0], tile_size=64,
+        return dream.run_deep_dream(photo, backbone, steps_per_octave=3, octaves=[0], tile_size=64,
                                                seed=seed, show_progress=False)
 
     first = tiled(7)
@@ -338,7 +348,7 @@ def test_the_same_seed_gives_the_same_tiled_dream_and_another_seed_another(backb
 
 def test_a_bad_seed_is_refused(backbone, photo):
     with pytest.raises(ValueError, match="seed must be a whole number"):
-        dream.run_deep_dream_with_tiles(photo, backbone, steps_per_octave=1, tile_size=64, seed=1.5,
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, tile_size=64, seed=1.5,
                                         show_progress=False)
 
 

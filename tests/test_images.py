@@ -17,7 +17,7 @@ import PIL.Image
 import PIL.ImageFile
 import pytest
 
-from course_lib import images
+from course_lib import images, plots
 from course_lib.data import OfflineError
 
 # ---------------------------------------------------------------------------------------------
@@ -351,31 +351,31 @@ def test_model_range_refuses_the_wrong_kind_of_input():
 def test_show_grid_tiles_images_of_different_sizes_with_their_titles():
     pictures = [gradient_rgb(40, 60), noise_rgb(90, 30), gradient_rgb(20, 20)]
     titles = ["wide", "tall", "small"]
-    figure = images.show_grid(pictures, titles)
+    figure = plots.show_grid(pictures, titles)
     assert len(figure.axes) == 3
     assert [axes.get_title() for axes in figure.axes] == titles
     assert [axes.images[0].get_array().shape[:2] for axes in figure.axes] == [(40, 60), (90, 30), (20, 20)]
-    one_row = images.show_grid(pictures, columns=3)
+    one_row = plots.show_grid(pictures, columns=3)
     assert {axes.get_subplotspec().rowspan.start for axes in one_row.axes} == {0}
 
 
 def test_show_grid_refuses_mismatched_titles_and_empty_lists():
     with pytest.raises(ValueError, match="2 images but 1 titles"):
-        images.show_grid([gradient_rgb(), gradient_rgb()], ["only one"])
+        plots.show_grid([gradient_rgb(), gradient_rgb()], ["only one"])
     with pytest.raises(ValueError, match="at least one image"):
-        images.show_grid([])
+        plots.show_grid([])
     with pytest.raises(ValueError, match="columns"):
-        images.show_grid([gradient_rgb()], columns=0)
+        plots.show_grid([gradient_rgb()], columns=0)
 
 
 def test_show_draws_the_image_and_leaves_no_figure_open():
     import matplotlib.pyplot as plt
 
     before = set(plt.get_fignums())
-    images.show(gradient_rgb(), title="a gradient")
+    plots.show(gradient_rgb(), title="a gradient")
     assert set(plt.get_fignums()) == before
     with pytest.raises(images.ImageError, match="from_model_range"):
-        images.show(np.full((4, 4, 3), -0.5))
+        plots.show(np.full((4, 4, 3), -0.5))
 
 
 def test_save_png_round_trips_exactly_and_jpeg_closely(tmp_path):

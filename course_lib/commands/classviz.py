@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated class names, e.g. Chihuahua,Doberman (one image each)")
     parser.add_argument("-o", "--output", required=True, help="where to write the tile (.png or .jpg)")
     parser.add_argument("--layer", default=None, help="layer to visualise (default: the class scores)")
-    parser.add_argument("--method", default="robust", choices=("robust", "matlab", "naive"),
+    parser.add_argument("--method", default="robust", choices=("robust", "matlab", "naive"),  # classviz.METHODS
                         help="robust (default: readable dogs), matlab (MATLAB's deepDreamImage) or naive")
     parser.add_argument("--iterations", type=int, default=None,
-                        help="iterations (matlab: per pyramid level, default 10; robust: default 256)")
+                        help="iterations (matlab: per pyramid level, default 10; robust: default 256; naive: default 30)")
     parser.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the course's)")
     parser.add_argument("--columns", type=int, default=None, help="images per row (default: near-square)")
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from course_lib import classviz, files, images, models
+    from course_lib import classifiers, classviz, files, images, models, plots
 
     output = Path(args.output)
     if output.suffix.lower() not in images.SAVE_FORMATS:  # fail before minutes of work, not after
@@ -48,18 +48,16 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "dog_breeds":
         classifier = models.dog_breed_classifier()
     else:
-        from course_lib import transfer
-
-        classifier = transfer.load_classifier(args.model)
+        classifier = classifiers.load_classifier(args.model)
     # Check the names first: a typo gets its one-line error at once.
     classviz.resolve_channels(classviz.channel_target(classifier, args.layer), args.classes)
     print(f"{args.method} class images of {', '.join(args.classes)} at {args.size} px.")
     started = time.perf_counter()
-    pictures = classviz.deep_dream_image(
-        classifier, args.layer, args.classes, method=args.method, num_iterations=args.iterations,
-        image_size=args.size, seed=args.seed, verbose=args.verbose,
+    iterations = {} if args.iterations is None else {"num_iterations": args.iterations}
+    pictures = classviz.METHODS[args.method](
+        classifier, args.layer, args.classes, image_size=args.size, seed=args.seed, verbose=args.verbose, **iterations,
     )
-    figure = images.show_grid(pictures, args.classes, columns=args.columns)
+    figure = plots.show_grid(pictures, args.classes, columns=args.columns)
     with files.atomic_path(output) as temporary:
         figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
     print(f"Wrote {output} ({len(pictures)} images, {time.perf_counter() - started:.0f} s).")

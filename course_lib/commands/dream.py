@@ -70,17 +70,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"Dreaming {photo.shape[1]}x{photo.shape[0]} px with {backbone.name} "
           f"on {', '.join(args.layers or backbone.dream_layers)}.")
     started = time.perf_counter()
-    if args.tile_size is not None:
-        result = dream.run_deep_dream_with_tiles(
-            photo, dream_model, steps_per_octave=args.steps, step_size=args.step_size,
-            octaves=args.octaves, octave_scale=args.octave_scale, tile_size=args.tile_size,
-            seed=args.seed,
-        )
-    else:
-        result = dream.run_deep_dream_with_octaves(
-            photo, dream_model, steps_per_octave=args.steps, step_size=args.step_size,
-            octaves=args.octaves, octave_scale=args.octave_scale,
-        )
+    result = dream.run_deep_dream(
+        photo, dream_model, steps_per_octave=args.steps, step_size=args.step_size,
+        octaves=args.octaves, octave_scale=args.octave_scale, tile_size=args.tile_size, seed=args.seed,
+    )
     path = images.save(result, args.output)
     print(f"Wrote {path} in {time.perf_counter() - started:.1f} s.")
     return 0

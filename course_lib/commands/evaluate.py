@@ -25,21 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from course_lib import transfer
+    from course_lib import classifiers, data, metrics
 
-    info = transfer.classifier_info(args.model)
-    classifier = transfer.load_classifier(args.model)
-    dataset = transfer.image_folder(args.data)
+    info = classifiers.classifier_info(args.model)
+    classifier = classifiers.load_classifier(args.model)
+    dataset = data.image_folder(args.data)
     note = f"{len(dataset)} photos"
     if not args.include_training:
-        fair = transfer.unseen(dataset, info)
+        fair = metrics.unseen(dataset, info)
         if len(fair) < len(dataset):
             note = f"{len(fair)} photos ({len(dataset) - len(fair)} left out: the classifier was trained on them)"
         dataset = fair
     previous = warnings.showwarning
     warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
     try:
-        result = transfer.evaluate(classifier, dataset)
+        result = metrics.evaluate(classifier, dataset)
     finally:
         warnings.showwarning = previous
     if args.json:

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from course_lib import models, transfer
+    from course_lib import classifiers, data, models, training
     from course_lib.config import settings
 
     output = Path(args.output)
@@ -43,23 +43,23 @@ def run(args: argparse.Namespace) -> int:
     previous = warnings.showwarning
     warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
     try:
-        dataset = transfer.image_folder(args.data, max_per_class=args.max_per_class)
-        train_set, valid_set = transfer.split_each_label(dataset, transfer.TRAIN_FRACTION, seed=seed)
+        dataset = data.image_folder(args.data, max_per_class=args.max_per_class)
+        train_set, valid_set = data.split_each_label(dataset, data.TRAIN_FRACTION, seed=seed)
         print(f"{len(dataset)} photos in {len(dataset.class_names)} classes, split 70/30 per class (seed {seed}):")
-        print(transfer.count_table(train=train_set, validation=valid_set))
+        print(data.count_table(train=train_set, validation=valid_set))
         backbone = models.backbone(args.backbone)
-        classifier = transfer.build_classifier(
+        classifier = classifiers.build_classifier(
             backbone, dataset.class_names,
             # `is None`, not `or`: an explicit 0 must be refused by the validation, not become the default
             input_size=models.DOG_MODEL_INPUT_SIZE if args.input_size is None else args.input_size,
         )
-        history = transfer.train_classifier(
+        history = training.train_classifier(
             classifier, train_set, valid_set, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
-            learning_rate=transfer.LEARNING_RATE if args.learning_rate is None else args.learning_rate, seed=seed,
+            learning_rate=training.LEARNING_RATE if args.learning_rate is None else args.learning_rate, seed=seed,
         )
     finally:
         warnings.showwarning = previous
-    saved = transfer.save_classifier(classifier, output, trained_on=train_set)
+    saved = classifiers.save_classifier(classifier, output, trained_on=train_set)
     print(f"Trained: {history.summary()}.")
     print(f"Saved the classifier and its {len(classifier.class_names)} class names to {saved}.")
     return 0
