@@ -1,11 +1,12 @@
-"""Write the student edition of the lessons: exercises open, no outputs, and a student's work never lost.
+"""Write the student edition of the lessons: exercises open, answers hidden, no outputs, and a student's work never lost.
 
 Every lesson in ``notebooks/`` becomes a copy in ``student/`` (git ignores it) in which each block
 between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is replaced by one line,
 ``raise NotImplementedError("<the exercise's instruction>")``, indented like the block it replaces.
 The instruction is the exercise cell's first line, ``# Exercise: <instruction>``. Check cells stay,
 so a student who runs the notebook stops at the first exercise with a message naming it, and sees
-"Correct: ..." once the exercise is done. All outputs are removed.
+"Correct: ..." once the exercise is done. Cells tagged ``answers`` (the answers to "Check your
+understanding") become one line saying where the answers are. All outputs are removed.
 
 A student's copy is never overwritten once edited. Each written copy's SHA-256 is recorded in
 ``student/.written.json``; a copy whose bytes match none of the recorded versions has been edited,
@@ -37,6 +38,10 @@ EXERCISE_PREFIX = "# Exercise:"
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+#: Cell tag of the answers to "Check your understanding" (and other instructor-only text): in the
+#: student edition the cell becomes one line saying where the answers are.
+ANSWERS_TAG = "answers"
+ANSWERS_PLACEHOLDER = "*Answers: think them through first, then ask your instructor (they are in the instructor's edition).*"
 #: Where the hashes of the written copies are kept, inside the destination folder.
 RECORD_NAME = ".written.json"
 #: How many written versions of one lesson are remembered (any of them counts as "not edited").
@@ -219,6 +224,9 @@ def student_notebook(notebook: nbformat.NotebookNode, *, name: str = "the notebo
     for exercise in exercises:
         student.cells[exercise.cell_index].source = exercise.student_source
     for cell in student.cells:
+        if ANSWERS_TAG in cell.metadata.get("tags", []):
+            cell.source = ANSWERS_PLACEHOLDER
+            cell.metadata["tags"] = [tag for tag in cell.metadata["tags"] if tag != ANSWERS_TAG]
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
