@@ -64,6 +64,8 @@ TILE_SIZE = 512
 TILED_STEPS_PER_OCTAVE = 100
 #: How many steps run inside the graph between two previews (the tutorial's tiled loop shows every 10th step).
 STEPS_PER_PREVIEW = 10
+#: Longest side of the frames recorded for an animation: small, so a GIF of a dream stays light.
+FRAME_MAX_DIM = 256
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,21 +380,45 @@ def _to_uint8(img: tf.Tensor) -> np.ndarray:
                            for top in range(0, pixels.shape[0], ROWS_PER_CONVERSION)], axis=0)
 
 
+class _Frames:
+    """Pictures of the dream as it forms, for :func:`course_lib.plots.animate`.
+
+    Every frame has the photo's aspect ratio and at most :data:`FRAME_MAX_DIM` pixels per side,
+    whatever octave it was taken at, so an animation shows the same picture growing its dream.
+    """
+
+    def __init__(self, into: list | None, every: int, photo_shape: Sequence[int]):
+        self.into, self.every = into, every
+        scale = min(1.0, FRAME_MAX_DIM / max(photo_shape[:2]))
+        self.size = (max(1, round(photo_shape[0] * scale)), max(1, round(photo_shape[1] * scale)))
+
+    def chunk(self, remaining: int) -> int:
+        """How many steps to run before the next look at the image (a frame or a preview)."""
+        return min(remaining, self.every if self.into is not None else STEPS_PER_PREVIEW)
+
+    def take(self, img: tf.Tensor) -> None:
+        if self.into is not None:
+            small = tf.image.resize(img, self.size, method="area")
+            self.into.append(images.from_model_range(small.numpy()))
+
+
 def _dream_steps(
-    engine: DeepDream, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str
+    engine: DeepDream, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str,
+    frames: _Frames,
 ) -> tuple[tf.Tensor, int, float]:
-    """Run ``steps`` steps in chunks (one graph call each), updating bar and preview between chunks."""
+    """Run ``steps`` steps in chunks (one graph call each), updating bar, preview and frames between chunks."""
     loss = float("nan")
     remaining = steps
     step_size_tensor = tf.constant(step_size, dtype=tf.float32)
     while remaining:
-        run_steps = min(remaining, STEPS_PER_PREVIEW)
+        run_steps = frames.chunk(remaining)
         loss_tensor, img = engine(img, tf.constant(run_steps, dtype=tf.int32), step_size_tensor)
         remaining -= run_steps
         done += run_steps
         loss = float(loss_tensor)
         bar.update(done, f"{status}loss {loss:.3f}")
         _show_preview(bar, img)
+        frames.take(img)
     return img, done, loss
 
 
@@ -407,6 +433,8 @@ def run_deep_dream(
     tile_size: int | None = None,
     seed: int | None = None,
     layer_weights: Sequence[float] | None = None,
+    frames: list | None = None,
+    frame_every: int = STEPS_PER_PREVIEW,
     show_progress: bool = True,
 ) -> np.ndarray:
     """DeepDream, as the tutorial builds it up: the simple loop, octaves, and tiles, in one function.
@@ -436,6 +464,10 @@ def run_deep_dream(
         seed: seed of the random rolls, the only random thing in a tiled dream (default
             ``config.settings.seed``): the same photo, settings and seed give the same dream.
         layer_weights: optional weight per dream layer (see :func:`calc_loss`).
+        frames: a list to record the dream as it forms, for :func:`course_lib.plots.animate`:
+            the photo, then a small picture (at most 256 px) every ``frame_every`` steps and at
+            the end of every octave, all the photo's shape. ``None`` records nothing.
+        frame_every: steps between two frames.
         show_progress: a progress bar (and, in Jupyter, a preview that updates in place).
 
     Returns:
@@ -456,6 +488,9 @@ def run_deep_dream(
     steps_per_octave = validate.whole_number("steps_per_octave", steps_per_octave, low=0, example=STEPS_PER_OCTAVE)
     step_size = validate.positive_number("step_size", step_size, example=STEP_SIZE)
     seed = validate.seed(seed)
+    frame_every = validate.whole_number("frame_every", frame_every, low=1, example=STEPS_PER_PREVIEW)
+    if frames is not None and not isinstance(frames, list):
+        raise ValueError(f"frames must be a list to append the pictures to (frames = []), not {type(frames).__name__}.")
     octaves = list(octaves)  # read once: a generator would be empty by the time the loop reads it
     min_size = _min_size_of(dream_model)
     if tile_size is not None:
@@ -476,6 +511,8 @@ def run_deep_dream(
         tiled.generator.reset_from_seed(seed)
         take_steps = functools.partial(_tiled_steps, tiled)
     x = tf.convert_to_tensor(images.to_model_range(original), dtype=tf.float32)
+    recorder = _Frames(frames, frame_every, original.shape)
+    recorder.take(x)
     title = "dreaming" if tile_size is None else "dreaming in tiles"
     bar = Progress(steps_per_octave * len(sizes), title, preview=True, enabled=show_progress)
     done, loss = 0, float("nan")
@@ -483,7 +520,7 @@ def run_deep_dream(
         if tuple(x.shape[:2]) != size:
             x = tf.image.resize(x, size)
         status = f"octave {octave_number}, " if len(sizes) > 1 else ""
-        x, done, loss = take_steps(x, steps_per_octave, step_size, bar, done, status)
+        x, done, loss = take_steps(x, steps_per_octave, step_size, bar, done, status, recorder)
     octave_note = f"{len(sizes)} octaves" if len(sizes) > 1 else f"{steps_per_octave} steps"
     bar.close(octave_note + (f", loss {loss:.3f}" if steps_per_octave and loss == loss else ""))
     if tuple(x.shape[:2]) != original.shape[:2]:
@@ -492,18 +529,24 @@ def run_deep_dream(
 
 
 def _tiled_steps(
-    tiled: Any, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str
+    tiled: Any, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str,
+    frames: _Frames,
 ) -> tuple[tf.Tensor, int, float]:
     """``steps`` steps with tiled gradients: one gradient call and one ascent per step, from Python."""
     from course_lib.tiles import ascend
 
     step_size_tensor = tf.constant(step_size, tf.float32)
+    since_frame = 0
     for step in range(steps):
         gradients = tiled(img)
         img = ascend(img, gradients, step_size_tensor)
         del gradients  # at 6760x5070 px each copy is 400 MB: free it before the next step
         done += 1
+        since_frame += 1
         bar.update(done, f"{status}step {step + 1}")
         if (step + 1) % STEPS_PER_PREVIEW == 0 or step + 1 == steps:
             _show_preview(bar, img)
+        if since_frame == frames.every or step + 1 == steps:
+            frames.take(img)
+            since_frame = 0
     return img, done, float("nan")

@@ -1,5 +1,5 @@
-"""Every figure the course draws: pictures and grids of pictures, feature maps, training curves,
-confusion charts, misclassified photos.
+"""Every figure the course draws: pictures and grids of pictures, animations, feature maps, training
+curves, confusion charts, misclassified photos.
 
 Functions return the Matplotlib figure (built without pyplot, so it shows exactly once, when a
 cell ends with it) so that a lesson can save or restyle it; :func:`show` draws one picture at
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -430,3 +431,95 @@ def show_misclassified(evaluation: "Evaluation", *, max_images: int = 12, column
     photos = [images.load(path, max_dim=200) for path, *_ in wrong]
     titles = [f"true: {true}\npredicted: {predicted} ({p:.0%})" for _, true, predicted, p in wrong]
     return show_grid(photos, titles, columns=columns or min(4, len(photos)))
+
+
+# --- Animations: a dream forming (lessons 04, 05, 10; `dream.run_deep_dream(..., frames=[])`) ---
+
+#: Formats :meth:`Animation.save` writes, by extension; both come with Pillow, no ffmpeg needed.
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+class Animation:
+    """Frames played as a looping animation: inline in JupyterLab, the slides and the site.
+
+    Inline, the animation is an animated WebP embedded in the notebook as data (a ``data:`` URI
+    in an ``<img>``): it plays with no network, no JavaScript and no file beside the notebook, and
+    a 20-frame dream of 256 px is about 150 kB (a GIF of the same frames is 4-5 times larger).
+    :meth:`save` writes ``.webp`` or ``.gif`` (GIF plays in every program, at a larger size).
+
+    Attributes:
+        frames: the frames, uint8 RGB, all the same shape, at most ``max_dim`` pixels per side.
+        fps: frames per second.
+    """
+
+    def __init__(self, frames: Sequence[Any], *, fps: float = 8.0, max_dim: int = 256, hold_last: float = 1.5):
+        pictures = [images.load(frame) for frame in frames]
+        if len(pictures) < 2:
+            raise ValueError(f"An animation needs at least 2 frames, got {len(pictures)}. Record them with "
+                             "dream.run_deep_dream(..., frames=my_list).")
+        shapes = {picture.shape for picture in pictures}
+        if len(shapes) != 1:
+            raise ValueError(f"Every frame must have the same shape; got {sorted(shapes)}.")
+        self.fps = validate.positive_number("fps", fps, example=8)
+        max_dim = validate.whole_number("max_dim", max_dim, low=16, example=256)
+        self.hold_last = validate.number("hold_last", hold_last, low=0.0, example=1.5)
+        self.frames = [images.resize_max_dim(picture, max_dim) for picture in pictures]
+        self._encoded: dict[str, bytes] = {}
+
+    def _durations(self) -> list[int]:
+        per_frame = round(1000 / self.fps)
+        return [per_frame] * (len(self.frames) - 1) + [per_frame + round(1000 * self.hold_last)]
+
+    def encode(self, kind: str = "WEBP") -> bytes:
+        """The animation as ``"WEBP"`` or ``"GIF"`` bytes (made once per format)."""
+        if kind not in self._encoded:
+            import io
+
+            import PIL.Image
+
+            buffer = io.BytesIO()
+            first, *rest = [PIL.Image.fromarray(frame) for frame in self.frames]
+            if kind == "GIF":
+                # 128 colours per frame, no dithering: dithered noise would bloat the file.
+                first, *rest = [frame.quantize(colors=128, method=PIL.Image.Quantize.MEDIANCUT, dither=0)
+                                for frame in [first, *rest]]
+                first.save(buffer, format="GIF", save_all=True, append_images=rest, duration=self._durations(),
+                           loop=0, optimize=True, disposal=1)
+            else:
+                first.save(buffer, format="WEBP", save_all=True, append_images=rest, duration=self._durations(),
+                           loop=0, quality=70, method=4)
+            self._encoded[kind] = buffer.getvalue()
+        return self._encoded[kind]
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        height, width = self.frames[0].shape[:2]
+        data = base64.b64encode(self.encode("WEBP")).decode("ascii")
+        return (f'<img src="data:image/webp;base64,{data}" width="{width}" height="{height}" '
+                f'alt="animation, {len(self.frames)} frames">')
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the animation as ``.webp`` or ``.gif``, atomically; returns the path."""
+        from course_lib import files
+
+        target = Path(path).expanduser()
+        kind = ANIMATION_FORMATS.get(target.suffix.lower())
+        if kind is None:
+            raise ValueError(f"Save the animation as {' or '.join(ANIMATION_FORMATS)}, not {target.name!r}. "
+                             "(MP4 would need ffmpeg; WebP and GIF need nothing but Pillow.)")
+        with files.atomic_path(target) as temporary:
+            temporary.write_bytes(self.encode(kind))
+        return target
+
+
+def animate(frames: Sequence[Any], *, fps: float = 8.0, max_dim: int = 256) -> Animation:
+    """Play frames (e.g. a dream forming) as a looping animation; the cell's last expression shows it.
+
+    Example:
+        >>> frames = []
+        >>> dreamed = dream.run_deep_dream(photo, bb, 50, octaves=range(-2, 3), frames=frames)
+        >>> plots.animate(frames)                    # plays inline
+        >>> plots.animate(frames).save("dream.gif")  # or keep it (.gif or .webp)
+    """
+    return Animation(frames, fps=fps, max_dim=max_dim)

@@ -75,3 +75,19 @@ def _exit_code(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exit:
         return int(exit.code)
+
+
+def test_dream_writes_the_frames_as_an_animation(tmp_path, labrador_path):
+    import PIL.Image
+
+    output, animation = tmp_path / "out.png", tmp_path / "forming.gif"
+    code = main(["dream", str(labrador_path), "-o", str(output), "--backbone", "dog_breeds", "--steps", "4",
+                 "--octaves", "-1..0", "--max-dim", "96", "--frames", str(animation), "--frame-every", "2"])
+    assert code == 0 and output.is_file()
+    gif = PIL.Image.open(animation)
+    assert gif.n_frames == 1 + 2 * 2 and gif.size[1] == 96
+
+
+def test_an_unknown_animation_format_is_refused_before_dreaming(tmp_path, labrador_path, capsys):
+    assert main(["dream", str(labrador_path), "-o", str(tmp_path / "out.png"), "--frames", str(tmp_path / "a.mp4")]) == 2
+    assert "--frames" in capsys.readouterr().err and not (tmp_path / "out.png").exists()

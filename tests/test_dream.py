@@ -404,3 +404,38 @@ def test_a_layer_the_fast_graph_does_not_know_falls_back_to_the_keras_model(back
     expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * 0.01, -1, 1)
     _, stepped = dream.DeepDream(unusual)(img, tf.constant(1), tf.constant(0.01))
     np.testing.assert_allclose(stepped.numpy(), expected, atol=1e-6)
+
+
+# --- frames: watching a dream form ---------------------------------------------------------------
+
+
+def test_frames_record_the_photo_then_every_k_steps_and_each_octave_end_at_one_shape(backbone, photo):
+    frames = []
+    dreamed = dream.run_deep_dream(photo, backbone, steps_per_octave=4, octaves=range(-1, 1), frames=frames,
+                                   frame_every=2, show_progress=False)
+    # the photo, then 2 frames per octave (after steps 2 and 4), for 2 octaves
+    assert len(frames) == 1 + 2 * 2
+    assert {frame.shape for frame in frames} == {photo.shape} and frames[0].dtype == np.uint8
+    assert np.abs(frames[0].astype(int) - photo.astype(int)).max() <= 1, "the first frame is the photo"
+    np.testing.assert_allclose(frames[-1].astype(int), dreamed.astype(int), atol=2)  # the last one is the dream
+    changes = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, frames[1:])]
+    assert all(change > 0 for change in changes), "every frame shows the dream moving on"
+
+
+def test_frames_of_a_tiled_dream_and_a_bad_frames_argument(backbone, photo):
+    frames = []
+    dream.run_deep_dream(photo, backbone, steps_per_octave=3, tile_size=64, frames=frames, frame_every=2,
+                         show_progress=False)
+    assert len(frames) == 1 + 2  # after step 2 and at the octave's end (step 3)
+    with pytest.raises(ValueError, match="frames must be a list"):
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, frames=(), show_progress=False)
+    with pytest.raises(ValueError, match="frame_every"):
+        dream.run_deep_dream(photo, backbone, steps_per_octave=1, frames=[], frame_every=0, show_progress=False)
+
+
+def test_big_photos_record_small_frames(backbone):
+    from skimage import data
+
+    frames = []
+    dream.run_deep_dream(data.astronaut(), backbone, steps_per_octave=1, frames=frames, show_progress=False)
+    assert frames[0].shape == (dream.FRAME_MAX_DIM, dream.FRAME_MAX_DIM, 3)

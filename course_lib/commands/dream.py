@@ -4,6 +4,7 @@ Examples:
   python -m course_lib dream photo.jpg -o dream.png
   python -m course_lib dream photo.jpg -o dream.png --backbone dog_breeds --layers block_8_expand_relu,block_12_expand_relu
   python -m course_lib dream big.jpg -o big_dream.png --max-dim 0 --tile-size 512   # tiled, any size
+  python -m course_lib dream photo.jpg -o dream.png --frames dream.gif                # and watch it form
 """
 from __future__ import annotations
 
@@ -51,16 +52,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the random tile rolls, so the same seed gives the same tiled dream "
                              "(default: the course's seed; the untiled dream has nothing random)")
+    parser.add_argument("--frames", default=None,
+                        help="also write the dream forming as an animation (.gif or .webp), a frame every "
+                             "--frame-every steps and at the end of every octave")
+    parser.add_argument("--frame-every", type=int, default=10, help="steps between two frames (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from course_lib import dream, images, models
+    from course_lib import dream, images, models, plots
 
     if args.max_dim < 0:
         raise ValueError(f"--max-dim is {args.max_dim}; use a positive number of pixels, or 0 to keep the photo's size.")
     output = Path(args.output)
     if output.suffix.lower() not in images.SAVE_FORMATS:  # fail before minutes of dreaming, not after
         raise ValueError(f"-o {output}: the extension must be one of {', '.join(images.SAVE_FORMATS)}, e.g. dream.png.")
+    if args.frames is not None and Path(args.frames).suffix.lower() not in plots.ANIMATION_FORMATS:
+        raise ValueError(f"--frames {args.frames}: the extension must be one of "
+                         f"{', '.join(plots.ANIMATION_FORMATS)}, e.g. dream.gif.")
     if args.tile_size is not None and args.tile_size <= 0:  # 0 must not quietly mean "no tiles"
         raise ValueError(f"--tile-size is {args.tile_size}; use a positive number of pixels such as 512, "
                          f"or leave --tile-size out to dream without tiles.")
@@ -70,10 +78,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"Dreaming {photo.shape[1]}x{photo.shape[0]} px with {backbone.name} "
           f"on {', '.join(args.layers or backbone.dream_layers)}.")
     started = time.perf_counter()
+    frames = [] if args.frames is not None else None
     result = dream.run_deep_dream(
         photo, dream_model, steps_per_octave=args.steps, step_size=args.step_size,
         octaves=args.octaves, octave_scale=args.octave_scale, tile_size=args.tile_size, seed=args.seed,
+        frames=frames, frame_every=args.frame_every,
     )
     path = images.save(result, args.output)
     print(f"Wrote {path} in {time.perf_counter() - started:.1f} s.")
+    if frames is not None:
+        animation = plots.animate(frames).save(args.frames)
+        print(f"Wrote {animation} ({len(frames)} frames, {animation.stat().st_size / 1e3:.0f} kB).")
     return 0
