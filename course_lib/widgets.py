@@ -250,7 +250,11 @@ class DreamExplorer:
         self.progress_area = widgets.Output()
         self.original_view = widgets.Image(value=_png_bytes(self.image), format="png",
                                            layout=widgets.Layout(width=_PICTURE_WIDTH))
-        self.result_view = widgets.Image(format="png", layout=widgets.Layout(width=_PICTURE_WIDTH))
+        # An Image widget with no picture shows a broken-image icon, so the result stays hidden (and a
+        # line says what will appear there) until the first dream.
+        self.result_view = widgets.Image(format="png", layout=widgets.Layout(width=_PICTURE_WIDTH, display="none"))
+        self.result_placeholder = widgets.HTML("<i>Your dream appears here: press Run.</i>",
+                                               layout=widgets.Layout(width=_PICTURE_WIDTH))
         self.run_button.on_click(lambda _button: self._report_errors(self.run))
         self.save_button.on_click(lambda _button: self._report_errors(self.save))
 
@@ -260,7 +264,7 @@ class DreamExplorer:
                                  widgets.HBox([self.run_button, self.save_button])])
         pictures = widgets.HBox([
             widgets.VBox([widgets.HTML("<b>original</b>"), self.original_view]),
-            widgets.VBox([widgets.HTML("<b>dream</b>"), self.result_view]),
+            widgets.VBox([widgets.HTML("<b>dream</b>"), self.result_placeholder, self.result_view]),
         ])
         self.widget = widgets.VBox([controls, self.status, self.progress_area, pictures])
 
@@ -331,6 +335,8 @@ class DreamExplorer:
         self.seconds = time.perf_counter() - started
         self.result, self.result_settings = result, chosen
         self.result_view.value = _png_bytes(result)
+        self.result_view.layout.display = None
+        self.result_placeholder.layout.display = "none"
         self.save_button.disabled = False
         octaves = chosen["octaves"]
         self.status.value = (

@@ -84,7 +84,10 @@ def test_dream_explorer_run_dreams_and_save_writes_the_dream(backbone, labrador_
     explorer.layers.value = ("block_2_expand_relu",)
     explorer.steps.value = 3
     explorer.octaves.value = (-1, 0)
+    # No picture yet: the empty Image widget (a broken-image icon) is hidden behind a line of text.
+    assert explorer.result_view.layout.display == "none" and explorer.result_placeholder.layout.display != "none"
     result = explorer.run()
+    assert explorer.result_view.layout.display != "none" and explorer.result_placeholder.layout.display == "none"
     assert result.shape == explorer.image.shape and result.dtype == np.uint8
     assert np.abs(result.astype(int) - explorer.image.astype(int)).mean() > 1, "the dream changed the photo"
     assert bytes(explorer.result_view.value).startswith(b"\x89PNG") and not explorer.save_button.disabled
