@@ -21,6 +21,7 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from course_lib import config, files
 
@@ -58,7 +59,31 @@ _KERAS_WEIGHTS = {
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
     ),
+    # InceptionV3 *with* its ImageNet classifier (1000 classes), for the source's six breeds.
+    "inception_v3_top": (
+        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    ),
 }
+
+#: The six breeds of the MATLAB source's ``channels = [18 20 43 50 85 110]``, as ImageNet classes
+#: (0-based output units of an ImageNet classifier such as InceptionV3 with its top; WordNet ids in
+#: the comments). All six are ImageNet-1k classes; only three are among the embedded model's breeds.
+SOURCE_BREEDS = MappingProxyType({
+    "Chihuahua": 151,        # n02085620
+    "Doberman": 236,         # n02107142
+    "Leonberg": 255,         # n02111129
+    "Norwich_terrier": 186,  # n02094258
+    "bull_mastiff": 243,     # n02108422
+    "redbone": 168,          # n02090379
+})
+#: Offline, the embedded classifier shows the source's breeds it knows, and the closest it has for
+#: the others (it was fine-tuned on 19 Stanford Dogs breeds, which lack Leonberg, Norwich terrier
+#: and redbone).
+EMBEDDED_SOURCE_BREEDS = ("Chihuahua", "Doberman", "Samoyed", "Yorkshire_terrier", "bull_mastiff", "golden_retriever")
+#: InceptionV3 with its top takes exactly 299x299 px.
+INCEPTION_TOP_INPUT_SIZE = 299
 
 _INCEPTION_BLOCKS = tuple(f"mixed{i}" for i in range(11))
 # MobileNetV2's 17 inverted-residual blocks. Each block's output after its expansion ReLU is the
@@ -210,7 +235,7 @@ def keras_cache_dir() -> Path:
 
 
 def keras_weights_path(name: str) -> Path:
-    """Where Keras expects the ImageNet weight file of ``inception_v3`` or ``mobilenet_v2``."""
+    """Where Keras expects the ImageNet weight file of ``inception_v3``, ``mobilenet_v2`` or ``inception_v3_top``."""
     return keras_cache_dir() / _KERAS_WEIGHTS[name][0]
 
 
@@ -320,6 +345,57 @@ def dog_breed_classifier() -> Classifier:
     The final layer is ``dense`` (softmax folded in), preceded by global average pooling.
     """
     return Classifier(_dog_breed_parts()[1], DOG_BREEDS, DOG_MODEL_INPUT_SIZE)
+
+
+def imagenet_classifier(*, weights: str | None = "imagenet") -> Classifier:
+    """The tutorial's InceptionV3 *with* its ImageNet top: 1000 classes, the source's six breeds among them.
+
+    Keras downloads the weights once (96 MB, verified by Keras' own hash) into ``~/.keras/models``.
+    Only the six classes of :data:`SOURCE_BREEDS` are named (``"Doberman"``, ...); the other 994
+    are ``imagenet_NNN`` (naming them all would need another download, ImageNet's class index).
+
+    Args:
+        weights: ``"imagenet"``; ``None`` builds the same network with random weights, only to test
+            the wiring offline (its pictures mean nothing).
+
+    Raises:
+        ModelUnavailableError: offline and not cached, saying which file to put where.
+    """
+    if weights == "imagenet":
+        _check_can_download("inception_v3_top")
+    elif weights is not None:
+        raise ValueError(f"weights must be 'imagenet' or None (random, for tests), not {weights!r}.")
+    model = keras.applications.InceptionV3(include_top=True, weights=weights, classifier_activation="softmax")
+    names = {unit: name for name, unit in SOURCE_BREEDS.items()}
+    class_names = tuple(names.get(unit, f"imagenet_{unit:03d}") for unit in range(model.output_shape[-1]))
+    return Classifier(model, class_names, INCEPTION_TOP_INPUT_SIZE)
+
+
+def source_breeds_classifier(*, verbose: bool = True) -> tuple[Classifier, tuple[str, ...]]:
+    """The classifier and breeds for the source's six-breed tile, chosen as :func:`backbone` chooses.
+
+    Online (or with the weights cached): InceptionV3 with its ImageNet top and exactly the source's
+    six breeds. Offline: the embedded dog classifier and the six of :data:`EMBEDDED_SOURCE_BREEDS`,
+    with a printed line saying why.
+    """
+    path = keras_weights_path("inception_v3_top")
+    if path.exists():
+        why, use_imagenet = f"InceptionV3's ImageNet classifier is in {keras_cache_dir()}", True
+    elif config.settings.offline:
+        why, use_imagenet = "DEEPDREAM_OFFLINE is set", False
+    elif _can_reach(_KERAS_WEIGHTS["inception_v3_top"][1]):
+        why, use_imagenet = "InceptionV3's ImageNet classifier can be downloaded", True
+    else:
+        why, use_imagenet = "InceptionV3's ImageNet classifier is not cached and cannot be downloaded here", False
+    if use_imagenet:
+        if verbose:
+            print(f"Class images: InceptionV3 with its ImageNet top and the source's six breeds ({why}).")
+        return imagenet_classifier(), tuple(SOURCE_BREEDS)
+    if verbose:
+        print(f"Class images: the embedded dog classifier, because {why}. It knows three of the source's six "
+              "breeds (Chihuahua, Doberman, bull_mastiff); Leonberg, Norwich_terrier and redbone are replaced by "
+              "breeds it knows.")
+    return dog_breed_classifier(), EMBEDDED_SOURCE_BREEDS
 
 
 def min_input_size(model: Backbone | Classifier | keras.Model) -> int:
