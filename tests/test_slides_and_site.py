@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -146,6 +147,38 @@ def test_site_executes_renders_and_indexes_a_lesson_offline(tmp_path, capsys):
     capsys.readouterr()
     build_site.build_site([source], site, fast=True, executed_dir=executed)
     assert "unchanged 98_tiny.ipynb" in capsys.readouterr().out, "an unchanged lesson is not executed again"
+
+
+def _picture_cell(colour: tuple[int, int, int], *, tagged: bool = False):
+    code = (f"import PIL.Image; from IPython.display import display; "
+            f"display(PIL.Image.new('RGB', (800, 600), {colour!r}))")
+    cell = new_code_cell(code)
+    cell.metadata["slideshow"] = {"slide_type": "-"}
+    if tagged:
+        cell.metadata["tags"] = ["key-picture"]
+    return cell
+
+
+@pytest.mark.parametrize("tagged, expected", [(True, (200, 30, 30)), (False, (30, 30, 200))])
+def test_site_index_shows_the_key_picture_as_a_small_thumbnail_and_what_the_lesson_teaches(tmp_path, tagged,
+                                                                                          expected):
+    import PIL.Image
+
+    notebook = tiny_lesson_with_a_widget()
+    notebook.cells += [_picture_cell((200, 30, 30), tagged=tagged), _picture_cell((30, 30, 200))]
+    source = tmp_path / "notebooks" / "04_tiny.ipynb"  # 04: the README's lesson table has a line for it
+    source.parent.mkdir()
+    nbformat.write(notebook, source)
+    site = tmp_path / "site"
+    build_site.build_site([source], site, fast=True, executed_dir=tmp_path / "executed")
+    thumb = site / "thumbs" / "04_tiny.jpg"
+    picture = PIL.Image.open(thumb)
+    assert picture.width == build_site.THUMB_WIDTH and thumb.stat().st_size < 40_000, "small enough for a phone"
+    assert np.abs(np.asarray(picture)[10, 10].astype(int) - expected).max() < 20, "the tagged picture, else the last"
+    index = (site / "index.html").read_text()
+    assert 'src="thumbs/04_tiny.jpg"' in index and 'name="viewport"' in index
+    assert build_site.lesson_summaries()["04"] in index
+    assert web_assets.remote_references(index) == []
 
 
 def test_site_marks_a_failing_lesson_and_exits_1(tmp_path):

@@ -9,8 +9,10 @@ For each lesson in ``notebooks/`` (in order) this tool:
    ``site/vendor/``, see ``tools/web_assets.py``, so the pages work offline);
 3. exports its slides, now with pictures, to ``site/slides/`` (``tools/build_slides.py``).
 
-Then it writes ``site/index.html``, linking the lessons in order with each one's run time, and
-``site/timings.json``. A lesson that fails is still rendered up to the failing cell, marked as
+Then it writes ``site/index.html``: for each lesson, in order, a thumbnail of its key picture (the
+output of the cell tagged ``key-picture``, else the lesson's last picture; a small JPEG in
+``site/thumbs/``), one line on what it teaches (from the README's lesson table), its slides and run
+time; and ``site/timings.json``. A lesson that fails is still rendered up to the failing cell, marked as
 failed in the index, and the tool exits with 1.
 
 Full mode takes long on a CPU (the dreams at 500 px, the training of lesson 07): expect tens of
@@ -118,34 +120,99 @@ def render_lesson(notebook: nbformat.NotebookNode, name: str, site_dir: Path) ->
     return target
 
 
+#: Cell tag of the picture that stands for a lesson in the site's index.
+KEY_PICTURE_TAG = "key-picture"
+#: Thumbnail width in pixels (twice the displayed width, for sharp screens) and JPEG quality.
+THUMB_WIDTH, THUMB_QUALITY = 480, 80
+
+
+def key_picture(notebook: nbformat.NotebookNode):
+    """The lesson's key picture as a PIL image: the tagged cell's last picture, else the lesson's last."""
+    import base64
+    import io
+
+    import PIL.Image
+
+    def pictures(cell) -> list[bytes]:
+        found = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                found.append(base64.b64decode(data["image/png"]))
+            match = re.search(r'src="data:image/(?:webp|gif|png);base64,([A-Za-z0-9+/=]+)"', data.get("text/html", ""))
+            if match:  # an animation (plots.animate): its first frame
+                found.append(base64.b64decode(match.group(1)))
+        return found
+
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    tagged = [cell for cell in code if KEY_PICTURE_TAG in cell.metadata.get("tags", [])]
+    for cell in tagged + code[::-1]:
+        found = pictures(cell)
+        if found:
+            return PIL.Image.open(io.BytesIO(found[-1])).convert("RGB")
+    return None
+
+
+def write_thumbnail(notebook: nbformat.NotebookNode, name: str, site_dir: Path) -> str | None:
+    """``site/thumbs/<name>.jpg`` from the key picture; its path relative to the site, or None."""
+    picture = key_picture(notebook)
+    if picture is None:
+        return None
+    if picture.width > THUMB_WIDTH:
+        picture = picture.resize((THUMB_WIDTH, max(1, round(picture.height * THUMB_WIDTH / picture.width))))
+    target = site_dir / "thumbs" / f"{name}.jpg"
+    with atomic_path(target) as tmp:
+        picture.save(tmp, format="JPEG", quality=THUMB_QUALITY, optimize=True)
+    return f"thumbs/{name}.jpg"
+
+
+def lesson_summaries(readme: Path = COURSE_ROOT / "README.md") -> dict[str, str]:
+    """One line per lesson, ``"04"`` -> what it teaches, from the README's lesson table (one source)."""
+    rows = re.findall(r"^\| (\d\d) \| `[^`]+` \| (.+?) \| [^|]* \|$", readme.read_text(encoding="utf-8"), flags=re.M)
+    return {number: re.sub(r"`([^`]*)`", r"\1", text).strip() for number, text in rows}
+
+
 def write_index(entries: list[dict], site_dir: Path) -> Path:
-    """``site/index.html``: the lessons in order, each with its slides, run time and status."""
-    rows = []
+    """``site/index.html``: a card per lesson (thumbnail, what it teaches, slides, run time, status)."""
+    summaries = lesson_summaries()
+    cards = []
     for entry in entries:
-        status = "" if not entry["error"] else f' <strong class="failed">failed: {html.escape(entry["error"])}</strong>'
-        rows.append(
-            f'<li><a href="{html.escape(entry["name"])}.html">{html.escape(entry["title"])}</a>'
-            f' · <a href="slides/{html.escape(entry["name"])}.slides.html">slides</a>'
-            f' <span class="time">({entry["mode"]} mode, {entry["seconds"]:.0f} s on {html.escape(entry["executed_at"])})</span>'
-            f"{status}</li>"
+        name = html.escape(entry["name"])
+        status = "" if not entry["error"] else f'<p class="failed">failed: {html.escape(entry["error"])}</p>'
+        thumb = entry.get("thumbnail")
+        picture = (f'<img src="{html.escape(thumb)}" alt="" loading="lazy">' if thumb
+                   else '<div class="nopicture"></div>')
+        cards.append(
+            f'<li><a class="card" href="{name}.html">{picture}'
+            f'<h2>{html.escape(entry["title"])}</h2>'
+            f'<p>{html.escape(summaries.get(entry["name"][:2], ""))}</p></a>'
+            f'<p class="meta"><a href="slides/{name}.slides.html">slides</a> · '
+            f'{entry["mode"]} mode, {entry["seconds"]:.0f} s</p>{status}</li>'
         )
     target = site_dir / "index.html"
     with atomic_path(target) as tmp:
-        tmp.write_text(INDEX_PAGE.format(rows="\n".join(rows)), encoding="utf-8")
+        tmp.write_text(INDEX_PAGE.format(cards="\n".join(cards)), encoding="utf-8")
     return target
 
 
 INDEX_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>DeepDream course</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: sans-serif; max-width: 50em; margin: 2em auto; line-height: 1.6; padding: 0 1em; }}
-.time {{ color: #666; font-size: 0.9em; }} .failed {{ color: #b00020; }}
+body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 1.5em auto; line-height: 1.5; padding: 0 1em; color: #222; }}
+ol.lessons {{ list-style: none; padding: 0; display: grid; gap: 1.2em; grid-template-columns: repeat(auto-fill, minmax(15em, 1fr)); }}
+ol.lessons li {{ border: 1px solid #ddd; border-radius: 8px; overflow: hidden; background: #fff; }}
+a.card {{ color: inherit; text-decoration: none; display: block; }}
+a.card img, .nopicture {{ width: 100%; aspect-ratio: 4 / 3; object-fit: cover; display: block; background: #eee; }}
+a.card h2 {{ font-size: 1.05em; margin: 0.6em 0.8em 0.2em; }}
+a.card p {{ margin: 0 0.8em; font-size: 0.92em; color: #444; }}
+.meta {{ margin: 0.5em 0.8em 0.8em; font-size: 0.85em; color: #666; }} .failed {{ color: #b00020; margin: 0 0.8em 0.8em; }}
 </style></head><body>
-<h1>DeepDream course</h1>
+<h1>DeepDream, from pixels to class channels</h1>
 <p>The lessons, executed and rendered for reading. To run them yourself, open the course in
-JupyterLab (<code>make lab</code>); for your own copy with the exercises open, <code>make student</code>.</p>
-<ol start="0">
-{rows}
+JupyterLab (<code>make study</code> gives you your own copy with the exercises open).</p>
+<ol class="lessons">
+{cards}
 </ol>
 <p><a href="slides/index.html">All slide decks</a></p>
 </body></html>
@@ -184,7 +251,8 @@ def build_site(sources: list[Path], site_dir: Path = web_assets.SITE_DIR, *, fas
                 nbformat.write(notebook, tmp)
         build = notebook.metadata["course_build"]
         render_lesson(notebook, source.stem, site_dir)
-        entries.append({"name": source.stem, "title": lesson_title(notebook, source.stem), **build})
+        thumbnail = write_thumbnail(notebook, source.stem, site_dir)
+        entries.append({"name": source.stem, "title": lesson_title(notebook, source.stem), "thumbnail": thumbnail, **build})
     for line in build_slides(sources, site_dir, executed_dir=executed_dir):
         print(line)
     # Keep the entries of lessons not rebuilt this time (a partial run must not shrink the index).
