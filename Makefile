@@ -26,6 +26,11 @@ $(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 	@# JupyterLab's settings for this course: no "get notified about Jupyter news?" pop-up over lesson 00.
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@# nbgrader (for instructors who grade, from the command line) adds Formgrader and Assignments menus
+	@# to JupyterLab; students do not need them. README "For instructors who grade" says how to turn them on.
+	@$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader > /dev/null 2>&1
+	@for extension in formgrader validate_assignment assignment_list course_list; do \
+	  $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$extension > /dev/null 2>&1; done
 	@touch $@
 
 # Jupyter refuses to start as root unless told; containers and CI machines often run as root.
