@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 EXPECTED = [
     "00_welcome_and_setup", "01_images_as_arrays", "02_feature_extraction_model", "03_calculate_loss",
     "04_gradient_ascent", "05_octaves", "06_tiled_gradients", "07_transfer_learning_dog_classifier",
-    "08_evaluate_classifier", "09_class_channel_visualization",
+    "08_evaluate_classifier", "09_class_channel_visualization", "10_beyond_the_tutorial",
 ]  # fmt: skip
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
 

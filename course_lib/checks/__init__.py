@@ -26,3 +26,4 @@ from course_lib.checks.lesson06 import *  # noqa: F401,F403
 from course_lib.checks.lesson07 import *  # noqa: F401,F403
 from course_lib.checks.lesson08 import *  # noqa: F401,F403
 from course_lib.checks.lesson09 import *  # noqa: F401,F403
+from course_lib.checks.lesson10 import *  # noqa: F401,F403

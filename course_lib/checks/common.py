@@ -54,16 +54,22 @@ def call_student(function: Callable, *args: Any, hints: Sequence[Hint] = (), **k
     try:
         return function(*args, **kwargs)
     except NotImplementedError as error:
+        instruction = str(error).rstrip(". ")
         raise ExerciseNotDone(
-            f"{name} is not written yet: {error}. "
+            f"{name} is not written yet: {instruction}. "
             "Replace the `raise NotImplementedError(...)` line with your code and run the cell again."
         ) from None
     except Exception as error:  # noqa: BLE001 - any slip is reported, never swallowed
         for kind, pattern, hint in hints:
             if isinstance(error, kind) and re.search(pattern, str(error)):
-                first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-                raise ExerciseIncorrect(f"{name} raised {type(error).__name__} ({first_line}). {hint}") from None
+                raise ExerciseIncorrect(f"{name} raised {type(error).__name__} ({first_line(error)}). {hint}") from None
         raise
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, without TensorFlow's ``{{function_node ...}}`` prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error)).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, rtol: float = 1e-4) -> None:
