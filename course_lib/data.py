@@ -135,6 +135,10 @@ def keras_datasets_dir() -> Path:
     return Path(home) / "datasets"
 
 
+#: The reason the Labrador's download failed in this process, if it did: it is not tried again.
+_labrador_download_failed: list[str] = []
+
+
 def labrador_path() -> Path:
     """The tutorial's Labrador photo on disk, taken from the first of these that works.
 
@@ -154,6 +158,8 @@ def labrador_path() -> Path:
         path.unlink()  # an empty file is a failed earlier download; Keras would return it as cached
     if config.settings.offline:
         why = "DEEPDREAM_OFFLINE is set"
+    elif _labrador_download_failed:
+        why = f"the download failed: {_labrador_download_failed[0]}"  # once per process is enough to try
     else:
         import keras  # only here: importing TensorFlow takes seconds, and only a download needs it
 
@@ -164,7 +170,9 @@ def labrador_path() -> Path:
             return Path(keras.utils.get_file(LABRADOR_FILE, origin=LABRADOR_URL, cache_dir=str(path.parent.parent)))
         except Exception as error:  # Keras wraps every network failure in a bare Exception
             path.unlink(missing_ok=True)
-            why = f"the download failed: {error}"
+            reason = str(error).split(" -- ")[-1]  # Keras' "URL fetch failure on <url>: None -- <reason>"
+            _labrador_download_failed.append(reason)
+            why = f"the download failed: {reason}"
     if SAMPLE_LABRADOR.is_file():
         _say_once(f"Photo: the course's copy of the tutorial's Labrador, {SAMPLE_LABRADOR} "
                   f"(not in the Keras cache, and {why}).")

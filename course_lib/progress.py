@@ -45,6 +45,9 @@ class Progress:
         self.enabled = enabled
         self.started = time.perf_counter()
         self._notebook = enabled and in_notebook()
+        # The preview is displayed with the first picture (see preview()), never as a placeholder: a blank
+        # image would sit under the bar while the dream compiles, and stay if the run stops before a picture.
+        self._wants_preview = preview and self._notebook
         self._preview_handle = None
         self._last_text = 0.0
         if not enabled:
@@ -56,8 +59,6 @@ class Progress:
             self._bar = widgets.IntProgress(value=0, min=0, max=self.total, description=description[:20])
             self._label = widgets.Label(value="")
             display(widgets.HBox([self._bar, self._label]))
-            if preview:
-                self._preview_handle = display(_blank_png(), display_id=True)
         else:
             self._write(0, "")
 
@@ -76,10 +77,17 @@ class Progress:
 
     def preview(self, image: np.ndarray) -> None:
         """Replace the preview image (uint8 HxWx3) in place; a no-op outside Jupyter."""
-        if self.enabled and self._preview_handle is not None:
-            import PIL.Image
+        if not (self.enabled and self._wants_preview):
+            return
+        import PIL.Image
 
-            self._preview_handle.update(PIL.Image.fromarray(np.asarray(image)))
+        picture = PIL.Image.fromarray(np.asarray(image))
+        if self._preview_handle is None:
+            from IPython.display import display
+
+            self._preview_handle = display(picture, display_id=True)  # the first picture: shown, then replaced
+        else:
+            self._preview_handle.update(picture)
 
     def close(self, status: str = "") -> None:
         """Finish the bar, leaving a last status line."""
@@ -110,9 +118,3 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _blank_png():
-    import PIL.Image
-
-    return PIL.Image.new("RGB", (8, 8), (255, 255, 255))

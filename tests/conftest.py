@@ -98,4 +98,7 @@ def course_settings(monkeypatch, tmp_path):
         return changed
 
     override(offline=False, fast=False, pets_dir=None, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    from course_lib import data
+
+    monkeypatch.setattr(data, "_labrador_download_failed", [])  # each test may try the download again
     return override

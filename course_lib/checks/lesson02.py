@@ -1,4 +1,4 @@
-"""Exercise checks of lesson 02."""
+"""Exercise checks of lesson 02: the feature extraction model, and the most active channels."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,7 +8,11 @@ import numpy as np
 
 from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed
 
-__all__ = ['check_dream_model']
+__all__ = ['check_dream_model', 'check_strongest_channels']
+
+
+def _as_list(outputs: Any) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None:
@@ -27,21 +31,138 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     # Two layers the lesson does not use by default, in deep-then-shallow order, so that neither a
     # hard-coded answer nor a sorted one passes.
     names = [backbone.blocks[len(backbone.blocks) // 2], backbone.blocks[1]]
-    dream_model = call_student(student_make_dream_model, backbone.model, list(names))
+    hints = [
+        (ValueError, r"must be KerasTensors|KerasTensor",
+         "The outputs must be the layers' outputs, not the layers: base_model.get_layer(name).output."),
+        (ValueError, r"not connected to `?inputs|Graph disconnected|disconnected",
+         "Build the model from the backbone's own input, inputs=base_model.input: the layers' outputs are "
+         "computed from that input, not from a new tf.keras.Input."),
+        (ValueError, r"No such layer",
+         "Look the layers up by the names you are given, exactly as they are: base_model.get_layer(name)."),
+    ]
+    dream_model = call_student(student_make_dream_model, backbone.model, list(names), hints=hints)
     if not isinstance(dream_model, keras.Model):
         raise ExerciseIncorrect(
             f"make_dream_model returned {type(dream_model).__name__}; expected a keras.Model, built with "
-            "tf.keras.Model(inputs=base_model.input, outputs=layers)."
+            "tf.keras.Model(inputs=..., outputs=...)."
+        )
+    if dream_model is backbone.model:
+        raise ExerciseIncorrect(
+            "make_dream_model returned the backbone itself; build a new tf.keras.Model whose outputs are "
+            "the named layers' outputs."
         )
     picture = tf.random.stateless_uniform((1, 64, 48, 3), seed=(1, 2), minval=-1, maxval=1)
-    answer = dream_model(picture)
+    try:
+        answer = dream_model(picture)
+    except AttributeError as error:
+        raise ExerciseIncorrect(
+            f"calling the model failed ({error}). Give the outputs as a list, one per name, in the order of names."
+        ) from None
+    if isinstance(answer, dict):
+        raise ExerciseIncorrect("the model returns a dict; give outputs as a list, one per name, in the order of names.")
+    expected = models.feature_extractor(backbone, names)(picture)
     if not isinstance(answer, (list, tuple)) or len(answer) != len(names):
+        count = len(answer) if isinstance(answer, (list, tuple)) else 1
+        final = models.feature_extractor(backbone, [backbone.blocks[-1]])(picture)
+        if count == 1 and np.shape(_as_list(answer)[0]) == np.shape(final):
+            raise ExerciseIncorrect(
+                "the model returns the backbone's final output; its outputs must be the named layers' outputs, "
+                f"[base_model.get_layer(name).output for name in names] (here {names})."
+            )
         raise ExerciseIncorrect(
             f"for the layers {names} the model must return a list of {len(names)} activations, one per "
-            f"layer; it returned {type(answer).__name__}"
-            f"{f' of length {len(answer)}' if isinstance(answer, (list, tuple)) else ''}."
+            f"layer; it returned {count}. Use every name: outputs=[... for name in names]."
         )
-    expected = models.feature_extractor(backbone, names)(picture)
-    for name, got, want in zip(names, answer, expected):
-        assert_close(np.asarray(got), np.asarray(want), f"activations of {name}", atol=1e-4)
+    for index, (name, got, want) in enumerate(zip(names, answer, expected)):
+        got, want = np.asarray(got), np.asarray(want)
+        if got.shape != want.shape:
+            others = {other: np.shape(value) for other, value in zip(names, expected) if other != name}
+            if any(shape == got.shape for shape in others.values()):
+                raise ExerciseIncorrect(
+                    f"output {index} should be the activations of {name}, but it has the shape of another layer: "
+                    "keep the outputs in the order of names (do not sort them)."
+                )
+            defaults = [layer for layer in backbone.dream_layers if layer not in names]
+            raise ExerciseIncorrect(
+                f"output {index} should be the activations of {name} (shape {want.shape}); it has shape "
+                f"{got.shape}. Use the names you are given"
+                f"{f' (not the default layers {defaults})' if defaults else ''}: base_model.get_layer(name).output."
+            )
+        if not np.allclose(got, want, atol=1e-4):
+            layer_input = backbone.model.get_layer(name).input
+            before = np.asarray(keras.Model(inputs=backbone.model.input, outputs=layer_input)(picture))
+            if before.shape == got.shape and np.allclose(got, before, atol=1e-4):
+                raise ExerciseIncorrect(
+                    f"output {index} holds what goes *into* {name}; DeepDream needs what comes out of it: "
+                    "base_model.get_layer(name).output, not .input."
+                )
+        assert_close(got, want, f"activations of {name}", atol=1e-4)
     passed("make_dream_model returns the activations of the layers you name, in order.")
+
+
+def _test_activation() -> np.ndarray:
+    """A (1, 5, 6, 12) activation where ranking by mean, by max, by sum over the wrong axes and by
+    channel number all give different answers."""
+    generator = np.random.default_rng(7)
+    maps = generator.gamma(2.0, 0.3, size=(1, 5, 6, 12)).astype(np.float32)
+    scale = np.array([0.3, 1.7, 0.9, 2.4, 0.1, 1.2, 0.6, 2.0, 1.5, 0.4, 0.8, 1.1], dtype=np.float32)
+    maps *= scale
+    maps[0, 2, 3, 4] = 40.0  # channel 4: weak on average, but the strongest single value
+    maps[0, 4, :, 10] += 3.0  # channel 10: strong along one row only
+    return maps
+
+
+def check_strongest_channels(student_strongest_channels: Callable) -> None:
+    """Lesson 02: ``strongest_channels(activation, k)`` must return the numbers of the ``k`` channels
+    with the largest mean activation (over the batch, rows and columns), strongest first.
+    """
+    import tensorflow as tf
+
+    maps = _test_activation()
+    strength = maps.mean(axis=(0, 1, 2))
+    order = np.argsort(-strength)
+    for k in (5, 1):
+        answer = call_student(
+            student_strongest_channels, tf.constant(maps), k,
+            hints=[(AttributeError, r"has no attribute 'numpy'|has no attribute 'mean'|has no attribute 'argsort'",
+                    "The activation is a TensorFlow tensor: use tf.reduce_mean(activation, axis=...) or "
+                    "np.mean(activation, axis=...), then np.argsort on the NumPy result (tensor.numpy()).")],
+        )
+        if answer is None:
+            raise ExerciseIncorrect("strongest_channels returned nothing; end the function with `return ...`.")
+        got = np.asarray(answer)
+        expected = order[:k]
+        if got.shape != expected.shape:
+            if got.ndim > 1:
+                raise ExerciseIncorrect(
+                    f"strongest_channels returned shape {got.shape}; expected {k} channel numbers. Average over "
+                    "the batch, rows and columns, axis=(0, 1, 2), so that one number per channel is left "
+                    f"(the activation has shape {maps.shape}: batch, rows, columns, channels)."
+                )
+            raise ExerciseIncorrect(f"strongest_channels returned {got.size} numbers for k={k}; return exactly k: [:k].")
+        if not np.issubdtype(got.dtype, np.integer):
+            if np.allclose(np.sort(got)[::-1], np.sort(strength)[::-1][:k], atol=1e-5):
+                raise ExerciseIncorrect(
+                    "strongest_channels returned the strengths; return the channel numbers (indices), "
+                    "which np.argsort gives."
+                )
+            raise ExerciseIncorrect(f"strongest_channels returned {got.dtype} values; channel numbers are whole numbers (np.argsort gives them).")
+        if np.array_equal(got, expected):
+            continue
+        if np.array_equal(got, np.argsort(strength)[:k]):
+            raise ExerciseIncorrect(
+                "strongest_channels returned the *weakest* channels: np.argsort sorts from small to large. "
+                "Sort by -strength, or reverse the order ([::-1]) before taking k."
+            )
+        if k > 1 and set(got.tolist()) == set(expected.tolist()):
+            raise ExerciseIncorrect("strongest_channels found the right channels in the wrong order: strongest first.")
+        if np.array_equal(got, np.argsort(-maps.max(axis=(0, 1, 2)))[:k]):
+            raise ExerciseIncorrect(
+                "strongest_channels ranked the channels by their largest single value; rank them by their mean "
+                "over all positions (tf.reduce_mean), the number DeepDream will push up."
+            )
+        raise ExerciseIncorrect(
+            f"strongest_channels(activation, {k}) returned {got.tolist()}, expected {expected.tolist()}: "
+            "the channels with the largest mean over axes (0, 1, 2), strongest first."
+        )
+    passed("strongest_channels ranks the channels by their mean activation, strongest first.")
