@@ -1,47 +1,302 @@
-"""Exercise checks of lesson 05."""
+"""Exercise checks of lesson 05: the work of an octave dream, and the octave loop."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 
 from course_lib.checks.common import ExerciseIncorrect, call_student, passed
 
-__all__ = ['check_octave_shape']
+__all__ = ['check_octave_loop', 'check_pixel_steps', 'small_dream_model']
 
 
-def check_octave_shape(student_octave_shape: Callable) -> None:
-    """Lesson 05: ``octave_shape(base_shape, n, octave_scale=1.30)`` must give the tutorial's octave
-    size, ``int(side * octave_scale ** n)`` for height and width (compared with ``dream.octave_sizes``).
+# ---------------------------------------------------------------------------------------------
+# A small model for the checks
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def small_dream_model() -> Any:
+    """A tiny feature extractor for checks: three seeded 3x3 convolutions ("valid", so the border of
+    a picture matters), two of them outputs, like two dream layers. Fast on any picture of a few
+    pixels or more, and the same numbers on every machine and in fast and full mode.
+    """
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3))
+
+    def conv(x: Any, filters: int, strides: int, seed: int) -> Any:
+        return keras.layers.Conv2D(
+            filters, 3, strides=strides, activation="relu",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            bias_initializer=keras.initializers.Constant(0.05),
+        )(x)  # fmt: skip
+
+    first = conv(inputs, 8, 1, 1)
+    second = conv(first, 12, 2, 2)
+    third = conv(second, 12, 1, 3)
+    return keras.Model(inputs, [second, third], name="small_dream_model")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 1: pixel-steps, the work of a dream
+# ---------------------------------------------------------------------------------------------
+
+
+def _pixel_steps(base_shape: Sequence[int], steps: int, octaves: Sequence[int], scale: float,
+                 size: Callable[[int, int], int] | None = None) -> float:
+    """Sum over octaves of height x width x steps; ``size(side, n)`` gives a side at octave n."""
+    size = size or (lambda side, n: int(side * scale ** n))
+    return float(sum(size(base_shape[0], n) * size(base_shape[1], n) * steps for n in octaves))
+
+
+def check_pixel_steps(student_pixel_steps: Callable) -> None:
+    """Lesson 05: ``pixel_steps(base_shape, steps_per_octave, octaves=(0,), octave_scale=1.30)`` must
+    return the work of a dream: the sum over the octaves of (height x width of that octave) x steps,
+    with the octave sizes of ``dream.octave_sizes`` (within 1 %: rounding the sides is fine too).
     """
     from course_lib import dream
 
-    cases = [((375, 500), n, None) for n in range(-2, 3)]
-    cases += [((293, 236), n, 1.5) for n in (-3, -1, 0, 2)] + [((1001, 749), 1, 1.3), ((640, 427), -1, 1.4)]
-    for base_shape, n, scale in cases:
-        arguments = (base_shape, n) if scale is None else (base_shape, n, scale)
-        answer = call_student(student_octave_shape, *arguments)
-        call = f"octave_shape({base_shape}, {n}{'' if scale is None else f', {scale}'})"
-        if answer is None:
-            raise ExerciseIncorrect(f"{call} returned nothing; end with `return height, width`.")
+    cases = [
+        ((375, 500), 50, range(-2, 3), 1.30),
+        ((293, 236), 100, (0,), 1.30),
+        ((160, 120), 20, range(-1, 2), 1.5),
+        ((1000, 750), 10, (2, 1, 0), 1.30),
+    ]
+    for base_shape, steps, octaves, scale in cases:
+        call = f"pixel_steps({base_shape}, {steps}, {_show_octaves(octaves)}, {scale})"
+        answer = call_student(student_pixel_steps, base_shape, steps, octaves, scale)
         try:
-            height, width = (float(side) for side in answer)
+            value = float(answer)
         except (TypeError, ValueError):
-            raise ExerciseIncorrect(
-                f"{call} returned {answer!r}; expected a pair of whole numbers (height, width)."
-            ) from None
-        if not (height.is_integer() and width.is_integer()):
-            raise ExerciseIncorrect(f"{call} returned ({height}, {width}); sizes are whole pixels: use int(...).")
-        expected = dream.octave_sizes(base_shape, [n], dream.OCTAVE_SCALE if scale is None else scale)[0]
-        factor = (dream.OCTAVE_SCALE if scale is None else scale) ** n
-        if (height, width) == tuple(expected):
+            raise ExerciseIncorrect(f"{call} returned {answer!r}; expected one number (end with `return total`).") from None
+        expected = float(sum(h * w for h, w in dream.octave_sizes(base_shape, octaves, scale)) * steps)
+        if math.isclose(value, expected, rel_tol=0.01):
             continue
-        if (height, width) == tuple(expected[::-1]):
-            hint = "Height and width are swapped: return (height, width), in the order base_shape gives them."
-        elif (height, width) == (round(base_shape[0] * factor), round(base_shape[1] * factor)):
-            hint = "You rounded; the tutorial drops the fraction (int(...), like tf.cast to int32)."
-        elif scale is not None and (height, width) == dream.octave_sizes(base_shape, [n])[0]:
-            hint = "You used 1.30 instead of the octave_scale argument."
+        slips = [
+            (expected / steps, "You left out the steps: every octave runs steps_per_octave steps over all its "
+                               "pixels, so multiply each octave's pixels by steps_per_octave."),
+            (len(octaves) * base_shape[0] * base_shape[1] * steps,
+             "Every octave counted the photo's own size; octave n has each side times octave_scale ** n."),
+            (_pixel_steps(base_shape, steps, octaves, scale, lambda side, n: int(side * scale * n)),
+             "Each side is multiplied by octave_scale ** n (a power), not octave_scale * n."),
+            (float(sum(int(base_shape[0] * scale ** n) for n in octaves) * steps),
+             "Count pixels, height x width, not one side."),
+            (float(sum(base_shape[0] * base_shape[1] * scale ** n for n in octaves) * steps),
+             "Both sides grow by octave_scale ** n, so the pixels grow by octave_scale ** (2 * n): "
+             "multiply the octave's height by its width."),
+            (_pixel_steps(base_shape, steps, octaves, 1.30), "You used 1.30 instead of the octave_scale argument."),
+            (_pixel_steps(base_shape, steps, range(-2, 3), scale),
+             "You used range(-2, 3) instead of the octaves argument."),
+        ]
+        hint = next((text for slip, text in slips if math.isclose(value, slip, rel_tol=0.01)),
+                    "Sum, over the octaves n, of int(height * octave_scale ** n) * int(width * octave_scale ** n) "
+                    "* steps_per_octave.")
+        raise ExerciseIncorrect(f"{call} returned {value:,.0f}, expected {expected:,.0f}. {hint}")
+    passed("pixel_steps adds up each octave's height x width x steps.")
+
+
+def _show_octaves(octaves: Any) -> str:
+    return repr(octaves) if not isinstance(octaves, range) else f"range({octaves.start}, {octaves.stop})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 2: the octave loop
+# ---------------------------------------------------------------------------------------------
+
+
+def _octave_sizes(base_shape: Sequence[int], octaves: Sequence[int], scale: float) -> list[tuple[int, int]]:
+    return [(int(base_shape[0] * scale ** n), int(base_shape[1] * scale ** n)) for n in octaves]
+
+
+def _fake_dream(img: Any) -> Any:
+    """What the checks' stand-in for ``dream_octave`` does to a picture: a fixed change of every value."""
+    import tensorflow as tf
+
+    return 0.8 * img + 0.2 * tf.sin(3.0 * img + 1.0)
+
+
+class _Recorder:
+    """A stand-in for ``dream_octave(img, steps)`` that writes down the size and steps of every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, ...], Any]] = []
+
+    def __call__(self, img: Any, steps: Any) -> Any:
+        import tensorflow as tf
+
+        img = tf.cast(img, tf.float32)
+        try:
+            steps = int(steps)
+        except (TypeError, ValueError):
+            pass
+        shape = tuple(int(side) for side in img.shape)
+        if len(shape) != 3:
+            raise ExerciseIncorrect(f"dream_octave was given a picture of shape {shape}: pass the picture itself, "
+                                    "(height, width, 3), with no batch axis.")
+        self.calls.append((shape, steps))
+        return _fake_dream(img)
+
+
+def _octave_loop(img: Any, dream_octave: Callable, steps: int, octaves: Sequence[int], scale: float,
+                 base_shape: Sequence[int] | None = None) -> Any:
+    """The right loop (``base_shape``: the size to end at, default the image's own)."""
+    import tensorflow as tf
+
+    base_shape = tuple(img.shape[:2]) if base_shape is None else base_shape
+    for size in _octave_sizes(base_shape, octaves, scale):
+        img = dream_octave(tf.image.resize(img, size), steps)
+    return tf.image.resize(img, base_shape)
+
+
+def _size_hint(seen: list[tuple[int, int]], base: tuple[int, int], octaves: Sequence[int], scale: float) -> str:
+    """Recognise a wrong list of octave sizes by the slip that makes it."""
+    expected = _octave_sizes(base, octaves, scale)
+    compounded, current = [], base
+    for n in octaves:
+        current = (int(current[0] * scale ** n), int(current[1] * scale ** n))
+        compounded.append(current)
+    slips = [
+        (compounded, "Each size must come from the *base* shape (the photo's, read once before the loop), not from "
+                     "the image as it is now: after the first octave it is already resized, so the factors compound."),
+        ([(int(base[0] * scale * n), int(base[1] * scale * n)) for n in octaves],
+         "The size is base * octave_scale ** n (a power), not octave_scale * n."),
+        (expected[::-1], "The octaves ran largest first: run them in the order given (range(-2, 3): smallest "
+                         "first), so patterns begun small grow with the picture."),
+        ([(round(base[0] * scale ** n), round(base[1] * scale ** n)) for n in octaves],
+         "You rounded the sizes; like the tutorial (tf.cast to int32), drop the fraction."),
+        ([(w, h) for h, w in expected], "Height and width are swapped: sizes are (height, width), like img.shape."),
+        ([base, *expected[:-1]], "Each octave must resize first and then dream: the first dream ran at the "
+                                 "photo's own size."),
+        (_octave_sizes(base, octaves, 1.30), "You used 1.30 instead of the octave_scale argument."),
+        (_octave_sizes(base, range(-2, 3), scale), "You used range(-2, 3) instead of the octaves argument."),
+        (_octave_sizes(base, range(-2, 3), 1.30), "You used range(-2, 3) and 1.30 instead of the octaves and "
+                                                  "octave_scale arguments."),
+    ]
+    for slip, hint in slips:
+        if seen == slip:
+            return hint
+    if len(seen) != len(expected):
+        return f"dream_octave must run once per octave: {len(expected)} times here, not {len(seen)}."
+    return "Octave n has each side of the base shape times octave_scale ** n, fraction dropped."
+
+
+#: Errors that common slips of the octave loop raise, with the fix.
+_LOOP_HINTS = [
+    (Exception, "must be >= 0|must be positive",
+     "An octave size came out zero or negative: the size is base * octave_scale ** n (a power, "
+     "never negative), not octave_scale * n."),
+    (TypeError, "to EagerTensor of dtype int32",
+     "The base shape is whole numbers (int32) and octave_scale ** n is not: cast first, "
+     "tf.cast(base_shape, tf.float32) * octave_scale ** n, then back with tf.cast(..., tf.int32)."),
+    (ValueError, "'size' must be a 1-D int32 Tensor",
+     "tf.image.resize needs whole-number sizes: tf.cast(new_shape, tf.int32) (or int(...) for each side), "
+     "which drops the fraction like the tutorial."),
+]
+
+
+def check_octave_loop(student_loop: Callable) -> None:
+    """Lesson 05: ``run_deep_dream_with_octaves(img, dream_octave, steps_per_octave, octaves, octave_scale)``
+    must, for each octave n in order, resize the picture to ``int(base * octave_scale ** n)`` (the
+    base shape read once, before the loop), run ``dream_octave(img, steps_per_octave)`` on it and
+    keep the result, then resize back to the base shape at the end.
+
+    First with a stand-in for ``dream_octave`` that records every call (sizes, order, steps), then
+    against ``dream.run_deep_dream(..., octaves=range(-2, 3))`` with a small model and 3 steps.
+    """
+    import tensorflow as tf
+
+    from course_lib import dream, images
+
+    name = "run_deep_dream_with_octaves"
+    cases = [((47, 61), (1, 2), 1.30, 3), ((47, 61), range(-2, 3), 1.30, 3), ((52, 38), (-1, 0, 1), 1.5, 2)]
+    for base, octaves, scale, steps in cases:
+        img = tf.random.stateless_uniform((*base, 3), seed=(5, sum(base)), minval=-1, maxval=1)
+        call = f"{name}(img of {base[0]}x{base[1]}, dream_octave, {steps}, {_show_octaves(octaves)}, {scale})"
+        recorder = _Recorder()
+        answer = call_student(student_loop, img, recorder, steps, octaves, scale, hints=_LOOP_HINTS)
+        if not recorder.calls:
+            raise ExerciseIncorrect(f"{call} never called dream_octave: each octave calls "
+                                    "img = dream_octave(img, steps_per_octave) after resizing.")
+        shapes = [shape for shape, _ in recorder.calls]
+        wrong_steps = [given for _, given in recorder.calls if given != steps]
+        if wrong_steps:
+            raise ExerciseIncorrect(f"{call} called dream_octave(img, {wrong_steps[0]!r}); pass steps_per_octave "
+                                    f"({steps} here) as its second argument.")
+        seen = [shape[:2] for shape in shapes]
+        expected_sizes = _octave_sizes(base, octaves, scale)
+        if seen != expected_sizes:
+            raise ExerciseIncorrect(
+                f"{call} dreamed at sizes {seen}; expected {expected_sizes}. {_size_hint(seen, base, octaves, scale)}"
+            )
+        if answer is None:
+            raise ExerciseIncorrect(f"{call} returned nothing; end with `return img`.")
+        result = np.asarray(answer, dtype=np.float64)
+        if result.shape[:2] != base:
+            last = " (the last octave's size)" if result.shape[:2] == expected_sizes[-1] else ""
+            raise ExerciseIncorrect(
+                f"{call} returned a picture of {result.shape[0]}x{result.shape[1]}{last}; it must come back at the "
+                f"base size {base[0]}x{base[1]}: after the loop, resize once more to the base shape."
+            )
+        expected = _octave_loop(img, _fake_dream_steps, steps, octaves, scale).numpy()
+        if np.allclose(result, expected, atol=1e-4):
+            continue
+        undreamed = _octave_loop(img, lambda picture, _: picture, steps, octaves, scale).numpy()
+        from_photo = tf.image.resize(_fake_dream(tf.image.resize(img, expected_sizes[-1])), base).numpy()
+        if result.shape == undreamed.shape and np.allclose(result, undreamed, atol=1e-4):
+            hint = "dream_octave's result was dropped: keep it, img = dream_octave(img, steps_per_octave)."
+        elif result.shape == from_photo.shape and np.allclose(result, from_photo, atol=1e-4):
+            hint = ("Each octave started again from the photo: resize the dream so far (img), so every octave "
+                    "builds on the one before.")
         else:
-            hint = "Each side is multiplied by octave_scale ** n (a power: n = -2 means divide by 1.3 twice)."
-        raise ExerciseIncorrect(f"{call} returned ({int(height)}, {int(width)}), expected {tuple(expected)}. {hint}")
-    passed("octave_shape scales both sides by octave_scale ** n and drops the fraction.")
+            hint = (f"It differs from the expected picture by up to {np.abs(result - expected).max():.3g}. Resize "
+                    "the dream so far to the octave's size (tf.image.resize), dream on it, keep the result; "
+                    "resize back to the base size after the loop.")
+        raise ExerciseIncorrect(f"{call} returned the wrong picture. {hint}")
+
+    # The real thing: the same dream as the library's octave loop, with a small model.
+    engine = _small_engine()
+    step_size, steps, octaves = 0.05, 3, range(-2, 3)
+
+    def dream_octave(picture: Any, steps: int) -> Any:
+        return engine(tf.cast(picture, tf.float32), tf.constant(int(steps)), tf.constant(step_size))[1]
+
+    photo = _photo((61, 83))
+    expected = dream.run_deep_dream(photo, engine, steps, step_size, octaves=octaves, show_progress=False)
+    answer = call_student(student_loop, tf.constant(images.to_model_range(photo)), dream_octave, steps, octaves, 1.30,
+                          hints=_LOOP_HINTS)
+    result = images.from_model_range(np.asarray(answer, dtype=np.float32))
+    difference = np.abs(result.astype(int) - expected.astype(int))
+    if difference.max() > 2:
+        raise ExerciseIncorrect(
+            f"On a 61x83 photo with a small model, your loop's dream differs from dream.run_deep_dream(..., "
+            f"octaves=range(-2, 3)) by up to {difference.max()} levels of 255. Keep the picture in [-1, 1] as "
+            "dream_octave returns it; resize with tf.image.resize (bilinear)."
+        )
+    passed("your octave loop dreams smallest first at base * octave_scale ** n and returns at the base size: "
+           "the same dream as dream.run_deep_dream.")
+
+
+@functools.cache
+def _small_engine() -> Any:
+    """The compiled dream step of the small model: plain Keras and float32, so the check prints nothing
+    but its verdict on any CPU (the fast graph would print its precision or its first-run timings)."""
+    from course_lib import dream
+
+    return dream.DeepDream(small_dream_model(), optimize=False, precision="float32")
+
+
+def _fake_dream_steps(img: Any, steps: int) -> Any:
+    return _fake_dream(img)
+
+
+def _photo(shape: tuple[int, int]) -> np.ndarray:
+    """A smooth synthetic uint8 photo: colour gradients and waves, the same everywhere."""
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    red = 128 + 100 * np.sin(x / 7.0) * np.cos(y / 11.0)
+    green = 60 + 150 * x / shape[1]
+    blue = 200 - 150 * y / shape[0]
+    return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).round().astype(np.uint8)

@@ -1,30 +1,147 @@
-"""Exercise checks of lesson 06."""
+"""Exercise checks of lesson 06: the random roll, the tile boundaries, the tiled gradient."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 
 from course_lib.checks.common import ExerciseIncorrect, call_student, passed
+from course_lib.checks.lesson05 import small_dream_model
 
-__all__ = ['check_tile_bounds']
+__all__ = ['check_random_roll', 'check_tile_bounds', 'check_tiled_gradients']
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 1: random_roll
+# ---------------------------------------------------------------------------------------------
+
+
+def check_random_roll(student_random_roll: Callable) -> None:
+    """Lesson 06: ``random_roll(img, maxroll)`` must return ``(shift, img_rolled)``: two random whole
+    numbers (down, across), each uniform in [-maxroll, maxroll) like the tutorial's
+    ``tf.random.uniform(shape=[2], minval=-maxroll, maxval=maxroll, dtype=tf.int32)``, and the image
+    rolled by them with ``tf.roll(img, shift, axis=[0, 1])``.
+    """
+    import tensorflow as tf
+
+    img = tf.reshape(tf.range(9 * 11 * 3, dtype=tf.float32), (9, 11, 3))
+    pixels = img.numpy()
+    maxroll = 3
+    call = f"random_roll(img of 9x11, maxroll={maxroll})"
+    shifts, wrong = [], None
+    for _ in range(300):
+        answer = call_student(student_random_roll, img, maxroll, hints=[
+            (Exception, "shift.*axis|axis.*shift|must have the same|same (size|length|shape)",
+             "tf.roll needs one shift per axis: draw shape=[2] (down, across) and roll axis=[0, 1]."),
+        ])
+        shift, rolled = _unpack_roll(answer, call, pixels.shape)
+        if shift.shape != (2,):
+            raise ExerciseIncorrect(
+                f"{call} returned a shift of shape {shift.shape}; it must be two numbers, (down, across): "
+                "tf.random.uniform(shape=[2], ...)."
+            )
+        if not np.array_equal(rolled, np.roll(pixels, tuple(int(s) for s in shift), axis=(0, 1))):
+            wrong = wrong or (shift, rolled)
+            dy, dx = (int(s) for s in shift)
+            if dy and dx and abs(dy) != abs(dx):  # a shift that tells the slips apart
+                raise ExerciseIncorrect(f"{call} returned shift {shift.tolist()} and {_roll_hint(rolled, pixels, shift)}")
+        shifts.append(shift)
+    if wrong:
+        raise ExerciseIncorrect(f"{call} returned shift {wrong[0].tolist()} and {_roll_hint(wrong[1], pixels, wrong[0])}")
+    shifts = np.array(shifts)
+    values = set(shifts.ravel().tolist())
+    wanted = set(range(-maxroll, maxroll))
+    if np.all(shifts == shifts[0]):
+        raise ExerciseIncorrect(f"{call} gave the shift {shifts[0].tolist()} every time: draw it at random, "
+                                "tf.random.uniform(shape=[2], minval=-maxroll, maxval=maxroll, dtype=tf.int32).")
+    if min(values) < -maxroll or max(values) > maxroll:
+        raise ExerciseIncorrect(f"{call} gave shifts from {min(values)} to {max(values)}; each must be in "
+                                f"[-maxroll, maxroll): minval=-maxroll, maxval=maxroll.")
+    if max(values) == maxroll:
+        raise ExerciseIncorrect(f"{call} gave shifts up to {maxroll} = maxroll; like the tutorial, stop just below "
+                                "it (tf.random.uniform's maxval is excluded): minval=-maxroll, maxval=maxroll.")
+    if min(values) >= 0:
+        raise ExerciseIncorrect(f"{call} only gave shifts from 0 up: the picture must move both ways, "
+                                "minval=-maxroll.")
+    if values != wanted:
+        missing = sorted(wanted - values)
+        raise ExerciseIncorrect(f"{call} never gave the shift(s) {missing} in 300 calls; every whole number in "
+                                "[-maxroll, maxroll) should come up: tf.random.uniform(shape=[2], "
+                                "minval=-maxroll, maxval=maxroll, dtype=tf.int32).")
+    if np.all(shifts[:, 0] == shifts[:, 1]):
+        raise ExerciseIncorrect(f"{call} always moved the picture as far down as across: draw two independent "
+                                "numbers, shape=[2].")
+    # The tutorial's TiledGradients calls random_roll inside tf.function, where NumPy cannot run.
+    try:
+        tf.function(lambda picture: student_random_roll(picture, tf.constant(maxroll)))(img)
+    except Exception as error:  # noqa: BLE001 - any failure in graph mode gets the same advice
+        raise ExerciseIncorrect(
+            f"random_roll works on its own but fails inside tf.function ({type(error).__name__}), where the "
+            "tutorial's TiledGradients calls it: use TensorFlow's operations, tf.random.uniform and tf.roll, "
+            "not NumPy's."
+        ) from None
+    passed("random_roll shifts the picture by a random (down, across) in [-maxroll, maxroll), wrapping around.")
+
+
+def _unpack_roll(answer: Any, call: str, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise ExerciseIncorrect(f"{call} returned {type(answer).__name__}; expected a pair: "
+                                "`return shift, img_rolled`.")
+    shift, rolled = (np.asarray(part) for part in answer)
+    if shift.shape == image_shape and rolled.shape != image_shape:
+        raise ExerciseIncorrect(f"{call} returned (img_rolled, shift); return them the tutorial's way round: "
+                                "`return shift, img_rolled`.")
+    if not np.issubdtype(shift.dtype, np.integer):
+        raise ExerciseIncorrect(f"{call} returned a shift of type {shift.dtype}; a shift is whole pixels: "
+                                "dtype=tf.int32.")
+    if rolled.shape != image_shape:
+        raise ExerciseIncorrect(f"{call} returned a picture of shape {rolled.shape}; rolling keeps the shape "
+                                f"{image_shape}.")
+    return shift, rolled
+
+
+def _roll_hint(rolled: np.ndarray, pixels: np.ndarray, shift: np.ndarray) -> str:
+    dy, dx = (int(s) for s in shift)
+    if np.array_equal(rolled, pixels):
+        return "the picture unrolled: return tf.roll(img, shift=shift, axis=[0, 1])."
+    slips = [
+        (np.roll(pixels, (-dy, -dx), axis=(0, 1)), "a picture rolled the other way: roll by +shift (the "
+                                                   "gradient is rolled back by -shift later)."),
+        (np.roll(pixels, (dx, dy), axis=(0, 1)), "a picture rolled by (across, down): shift[0] moves it down "
+                                                 "(axis 0), shift[1] across (axis 1)."),
+        (np.roll(pixels, dy, axis=0), "a picture rolled down only: roll both axes, axis=[0, 1]."),
+        (np.roll(pixels, dx, axis=1), "a picture rolled across only: roll both axes, axis=[0, 1]."),
+        (np.roll(pixels, (dy, dx), axis=(1, 2)), "a picture rolled along width and colour: roll height and "
+                                                 "width, axis=[0, 1] (axis 2 holds the colours)."),
+    ]
+    for slip, hint in slips:
+        if np.array_equal(rolled, slip):
+            return hint
+    return "a picture that is not the image rolled by that shift: img_rolled = tf.roll(img, shift=shift, axis=[0, 1])."
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 2: tile_bounds
+# ---------------------------------------------------------------------------------------------
 
 
 def check_tile_bounds(student_tile_bounds: Callable) -> None:
     """Lesson 06: ``tile_bounds(length, tile_size)`` must cut ``0..length`` into as few tiles as
-    possible (``ceil(length / tile_size)``), none longer than ``tile_size``, covering every pixel.
-
-    Several answers are right (equal tiles, or full tiles and a shorter last one), so this checks
-    those properties rather than comparing with ``tiles.tile_bounds``.
+    possible (``ceil(length / tile_size)``), none longer than ``tile_size``, covering every pixel,
+    and **near-equal**: tile lengths differ by at most 1 pixel, so no tile is a thin sliver (the
+    library's ``tiles.tile_bounds`` is one such answer; which tiles get the extra pixel is free).
     """
-    import math
-
-    for length, tile_size in [(1000, 512), (2048, 512), (512, 512), (100, 512), (1650, 512), (7, 3), (1, 1), (513, 512)]:
+    cases = [(1030, 512), (1000, 512), (2048, 512), (512, 512), (100, 512), (1650, 512), (7, 3), (1, 1), (513, 512)]
+    for length, tile_size in cases:
         call = f"tile_bounds({length}, {tile_size})"
         answer = call_student(student_tile_bounds, length, tile_size)
         if answer is None:
             raise ExerciseIncorrect(f"{call} returned nothing; end with `return bounds`.")
         try:
-            bounds = [int(bound) for bound in answer]
+            bounds = [int(bound) for bound in np.asarray(answer).ravel()] if not isinstance(answer, (list, tuple)) \
+                else [int(bound) for bound in answer]
         except (TypeError, ValueError):
             raise ExerciseIncorrect(f"{call} returned {answer!r}; expected a list of whole numbers.") from None
         if not bounds or bounds[0] != 0:
@@ -47,4 +164,163 @@ def check_tile_bounds(student_tile_bounds: Callable) -> None:
                 f"{call} returned {bounds}: {len(sizes)} tiles where {fewest} suffice (ceil(length / tile_size)); "
                 "every tile costs a forward and a backward pass."
             )
-    passed("tile_bounds covers every pixel with as few tiles as possible, none longer than tile_size.")
+        if max(sizes) - min(sizes) > 1:
+            shortest = min(sizes)
+            where = "last tile" if sizes[-1] == shortest else "shortest tile"
+            equal = [index * length // fewest for index in range(fewest + 1)]
+            raise ExerciseIncorrect(
+                f"{call} returned {bounds}: your {where} is {shortest} px long. A short tile gives the network "
+                f"little context (a sliver of {shortest} px almost none); split the side into near-equal tiles "
+                f"instead, lengths differing by at most 1 px, e.g. {equal}."
+            )
+    passed("tile_bounds covers every pixel with as few near-equal tiles as possible, none longer than tile_size.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3: the tiled gradient
+# ---------------------------------------------------------------------------------------------
+
+#: Seed of the library's ``TiledGradients`` in the check: its first random shift is the check's fixed shift.
+_SEED = 7
+
+
+def _tiled_reference(
+    img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
+    unroll_by: Sequence[int], *, per_tile: bool = False, skip_y: bool = False, skip_x: bool = False,
+    normalise: bool = True,
+) -> np.ndarray:
+    """The tiled gradient, with switches for the slips: roll, one tape per tile, unroll, normalise."""
+    import tensorflow as tf
+
+    from course_lib.dream import calc_loss
+
+    rolled = tf.roll(img, shift=list(roll_by), axis=[0, 1])
+    gradients = np.zeros(img.shape, np.float64)
+    rows = list(zip(bounds_y[:-1], bounds_y[1:]))
+    columns = list(zip(bounds_x[:-1], bounds_x[1:]))
+    rows = rows[:-1] if skip_y and len(rows) > 1 else rows
+    columns = columns[:-1] if skip_x and len(columns) > 1 else columns
+    for top, bottom in rows:
+        for left, right in columns:
+            tile = rolled[top:bottom, left:right]
+            with tf.GradientTape() as tape:
+                tape.watch(tile)
+                loss = calc_loss(tile, model)
+            tile_gradients = tape.gradient(loss, tile).numpy()
+            if per_tile:
+                tile_gradients = tile_gradients / (tile_gradients.std() + 1e-8)
+            gradients[top:bottom, left:right] = tile_gradients
+    gradients = np.roll(gradients, tuple(int(s) for s in unroll_by), axis=(0, 1))
+    if normalise:
+        gradients = gradients / (gradients.std() + 1e-8)
+    return gradients
+
+
+class _FixedRoll:
+    """A stand-in for ``random_roll`` that always shifts by the same amount and counts its calls."""
+
+    def __init__(self, shift: Sequence[int]):
+        self.shift = [int(s) for s in shift]
+        self.calls = 0
+
+    def __call__(self, img: Any, maxroll: Any) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        self.calls += 1
+        shift = tf.constant(self.shift, dtype=tf.int32)
+        return shift, tf.roll(img, shift=shift, axis=[0, 1])
+
+
+def _tiled_hint(result: np.ndarray, expected: np.ndarray, img: Any, model: Any, tile_size: int,
+                shift: Sequence[int]) -> str:
+    """Recognise a wrong tiled gradient by the slip that makes it."""
+    from course_lib import tiles
+
+    height, width = (int(side) for side in img.shape[:2])
+    bounds_y = tiles.tile_bounds(height, tile_size).numpy().tolist()
+    bounds_x = tiles.tile_bounds(width, tile_size).numpy().tolist()
+    s = [int(v) for v in shift]
+    # (Some pixels get no gradient anyway: a strided "valid" convolution can leave out a tile's last row.)
+    unused = np.mean(np.all(result == 0, axis=-1)) - np.mean(np.all(expected == 0, axis=-1))
+    if unused > 0.02:
+        return (f"{unused:.0%} of the pixels got no gradient at all: a tile was skipped (the tutorial's "
+                "version skips the last row and column of tiles). Loop over every tile, "
+                "zip(bounds[:-1], bounds[1:]), in both directions.")
+    full_y = list(range(0, height, tile_size)) + [height]
+    full_x = list(range(0, width, tile_size)) + [width]
+    variants = [
+        (dict(roll_by=s, unroll_by=(0, 0)), "The gradient was not rolled back: it belongs to the rolled picture. "
+                                            "Undo the shift: tf.roll(gradients, shift=-shift, axis=[0, 1])."),
+        (dict(roll_by=s, unroll_by=s), "The gradient was rolled by +shift a second time "
+                                                                 "instead of back: use shift=-shift."),
+        (dict(roll_by=[2 * v for v in s], unroll_by=[-v for v in s]),
+         "The picture was rolled twice (roll once, with roll(img, tile_size)) and rolled back once."),
+        (dict(roll_by=(0, 0), unroll_by=(0, 0)), "The tiles were cut from the unrolled picture: cut them from "
+                                                 "img_rolled, the picture roll(img, tile_size) returns."),
+        (dict(roll_by=s, unroll_by=[-v for v in s], per_tile=True),
+         "Each tile's gradient was normalised on its own: gather all tiles first, then divide the whole gradient "
+         "by its standard deviation (+ 1e-8) once, so strong and weak tiles keep their proportions."),
+        (dict(roll_by=s, unroll_by=[-v for v in s], normalise=False),
+         "The gradient was not normalised: divide it by tf.math.reduce_std(gradients) + 1e-8 at the end."),
+        (dict(roll_by=s, unroll_by=[-v for v in s], bounds=(full_y, full_x)),
+         "Your tiles are full tiles and a short rest; use tile_bounds (near-equal tiles, as few as possible) "
+         "for both sides."),
+        (dict(roll_by=s, unroll_by=[-v for v in s], bounds=([0, height], [0, width])),
+         "The gradient was taken over the whole picture at once: cut it into tiles with tile_bounds and take "
+         "one GradientTape per tile."),
+    ]
+    for options, hint in variants:
+        options = dict(options)
+        by_y, by_x = options.pop("bounds", (bounds_y, bounds_x))
+        variant = _tiled_reference(img, model, by_y, by_x, **options)
+        if np.allclose(result, variant, atol=2e-3):
+            return hint
+    return ("Roll the picture with roll(img, tile_size); for every tile of tile_bounds (both sides), take the "
+            "gradient of calc_loss(tile, model) with its own GradientTape; put the tiles' gradients together "
+            "in place; roll back by -shift; divide by the standard deviation + 1e-8.")
+
+
+def check_tiled_gradients(student_tiled_gradients: Callable) -> None:
+    """Lesson 06: ``tiled_gradients(img, model, tile_size, roll)`` must roll the picture once with
+    ``roll(img, tile_size)``, take the gradient of ``calc_loss`` tile by tile over ``tile_bounds``
+    (every tile, edges included), put the tiles together, roll the gradient back and normalise the
+    whole by its standard deviation: the same numbers as ``tiles.TiledGradients`` with the same shift,
+    on a small model and pictures of 96x144 px (2x3 tiles of 48 px) and 40x56 px (one tile).
+    """
+    import tensorflow as tf
+
+    from course_lib import tiles
+
+    model = small_dream_model()
+    name = "tiled_gradients"
+    for shape, tile_size in [((96, 144), 64), ((40, 56), 64)]:
+        img = tf.random.stateless_uniform((*shape, 3), seed=(3, shape[0]), minval=-1, maxval=1)
+        library = tiles.TiledGradients(model, tile_size=tile_size, optimize=False, precision="float32", seed=_SEED)
+        # The library draws its shift with this generator: the same seed gives the same shift.
+        shift = tf.random.Generator.from_seed(_SEED).uniform([2], -tile_size, tile_size, dtype=tf.int32).numpy()
+        expected = library(img).numpy()
+        call = f"{name}(img of {shape[0]}x{shape[1]}, model, tile_size={tile_size}, roll)"
+        roll = _FixedRoll(shift)
+        answer = call_student(student_tiled_gradients, img, model, tile_size, roll, hints=[
+            (Exception, r"\(None\)|NoneType|None values",
+             "A tile's gradient came back None: the tape must watch the tile it differentiates. Cut the tile, "
+             "then inside `with tf.GradientTape() as tape:` call tape.watch(tile) and compute calc_loss(tile, model)."),
+        ])
+        if roll.calls == 0:
+            raise ExerciseIncorrect(f"{call} never called roll: start with shift, img_rolled = roll(img, tile_size) "
+                                    "and cut the tiles from img_rolled.")
+        if roll.calls > 1:
+            raise ExerciseIncorrect(f"{call} called roll {roll.calls} times; roll once per call (one shift), and "
+                                    "roll the gradient back with tf.roll(gradients, shift=-shift, axis=[0, 1]).")
+        if answer is None:
+            raise ExerciseIncorrect(f"{call} returned nothing; end with `return gradients`.")
+        result = np.asarray(answer, dtype=np.float64)
+        if result.shape != expected.shape:
+            raise ExerciseIncorrect(f"{call} returned shape {result.shape}; the gradient has the picture's shape "
+                                    f"{expected.shape} (no batch axis).")
+        if not np.allclose(result, expected, atol=2e-3):
+            raise ExerciseIncorrect(f"{call} returned a different gradient (up to {np.abs(result - expected).max():.3g} "
+                                    f"off, with the shift {shift.tolist()}). "
+                                    f"{_tiled_hint(result, expected, img, model, tile_size, shift)}")
+    passed("tiled_gradients rolls, takes every tile's gradient, rolls back and normalises: "
+           "the same as tiles.TiledGradients.")
