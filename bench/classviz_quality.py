@@ -12,6 +12,11 @@ For each breed it makes one image with ``classviz.deep_dream_image`` and reports
 Usage:
     python bench/classviz_quality.py OUTPUT_DIR [--method robust|matlab|naive] [--size 224]
         [--iterations N] [--breeds Chihuahua,Doberman,...] [--reference-photos DIR]
+        [--no-fourier] [--no-decorrelate] [--no-transforms]
+
+``--no-fourier``, ``--no-decorrelate`` and ``--no-transforms`` take one ingredient out of the
+robust method (lesson 09's ablation), e.g. ``--no-transforms`` measures "Fourier + decorrelated
+colour" alone; the file names then carry the recipe, e.g. ``robust-no-transforms_pug.png``.
 
 ``--reference-photos DIR`` also prints the high-frequency share of real photos (each resized to
 224 px) for comparison. The images go to OUTPUT_DIR as ``<method>_<breed>.png`` plus a tile.
@@ -64,7 +69,14 @@ def main() -> int:
     parser.add_argument("--breeds", default=",".join(BREEDS))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--reference-photos", type=Path, default=None)
+    for ingredient in ("fourier", "decorrelate", "transforms"):
+        parser.add_argument(f"--no-{ingredient}", dest=ingredient, action="store_false",
+                            help=f"robust method without {ingredient} (lesson 09's ablation)")
     args = parser.parse_args()
+    switches = {name: getattr(args, name) for name in ("fourier", "decorrelate", "transforms")}
+    if args.method != "robust" and not all(switches.values()):
+        parser.error("--no-fourier, --no-decorrelate and --no-transforms apply to --method robust only")
+    recipe = args.method + "".join(f"-no-{name}" for name, on in switches.items() if not on)
     breeds = [name.strip() for name in args.breeds.split(",") if name.strip()]
     classifier = models.dog_breed_classifier()
 
@@ -78,13 +90,15 @@ def main() -> int:
               f"(median {np.median(shares):.3f})")
 
     started = time.perf_counter()
-    iterations = {} if args.iterations is None else {"num_iterations": args.iterations}
+    options = {} if args.iterations is None else {"num_iterations": args.iterations}
+    if args.method == "robust":
+        options.update(switches)
     pictures = classviz.METHODS[args.method](classifier, "dense", breeds, image_size=args.size, seed=args.seed,
-                                             verbose=False, **iterations)
+                                             verbose=False, **options)
     seconds = time.perf_counter() - started
     rng = np.random.default_rng(EVALUATION_SEED)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    print(f"method {args.method}, {args.size} px, {len(breeds)} images in {seconds:.0f} s")
+    print(f"method {recipe}, {args.size} px, {len(breeds)} images in {seconds:.0f} s")
     print(f"{'breed':16s} {'probability':>11s} {'high_freq':>9s} {'rms_contrast':>12s}  pass")
     passed_all = True
     for picture, breed in zip(pictures, breeds):
@@ -93,9 +107,9 @@ def main() -> int:
         ok = probability >= 0.9 and share <= 0.10 and contrast >= 0.15
         passed_all &= ok
         print(f"{breed:16s} {probability:11.3f} {share:9.3f} {contrast:12.3f}  {'yes' if ok else 'NO'}")
-        images.save(picture, args.output_dir / f"{args.method}_{breed}.png")
+        images.save(picture, args.output_dir / f"{recipe}_{breed}.png")
     figure = plots.show_grid(pictures, breeds, columns=3)
-    figure.savefig(args.output_dir / f"{args.method}_tile.png")
+    figure.savefig(args.output_dir / f"{recipe}_tile.png")
     print(f"all pass: {'yes' if passed_all else 'NO'}")
     return 0
 

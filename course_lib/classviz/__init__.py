@@ -7,10 +7,11 @@ channel up. Three methods, one module each, so that a lesson can compare them:
 - :func:`naive_class_images` (:mod:`.render`): plain gradient ascent on the pixels at one size;
   the classifier is soon sure, yet the picture is coloured noise.
 - :func:`deep_dream_image` (:mod:`.matlab`): MATLAB's method, an image pyramid and
-  Laplacian-pyramid gradient normalisation.
+  Laplacian-pyramid gradient normalisation (plus the course's jitter); its loop is
+  :func:`pyramid_ascent`, and :func:`pyramid_images` runs a student's loop the same way.
 - :func:`robust_class_images` (:mod:`.robust`): Lucid's recipe, a Fourier-parameterised image in
   decorrelated colour (:mod:`.param`) seen through random transforms (:mod:`.transforms`) at
-  every step.
+  every step (``fourier=``, ``decorrelate=``, ``transforms=`` switch each ingredient off).
 
 What is maximised is in :mod:`.objectives` (the logits of a classifier's class layer, by index
 or class name); :mod:`.quality` measures whether a result is a picture or noise.
@@ -23,11 +24,15 @@ Example:
     (2, 160, 160, 3)
 """
 from course_lib.classviz.matlab import (
+    MATLAB_JITTER_PIXELS,
+    MATLAB_STEP_SIZE,
     deep_dream_image,
     laplacian_merge,
     laplacian_normalize,
     laplacian_split,
     normalize_bands,
+    pyramid_ascent,
+    pyramid_images,
 )
 from course_lib.classviz.objectives import (
     ChannelTarget,
@@ -44,7 +49,7 @@ from course_lib.classviz.robust import robust_class_images
 METHODS = {"robust": robust_class_images, "matlab": deep_dream_image, "naive": naive_class_images}
 
 __all__ = [
-    "METHODS",
+    "MATLAB_JITTER_PIXELS", "MATLAB_STEP_SIZE", "METHODS", "pyramid_ascent", "pyramid_images",
     "ChannelTarget", "channel_activations", "channel_target", "class_layer", "deep_dream_image",
     "high_frequency_share", "laplacian_merge", "laplacian_normalize", "laplacian_split", "normalize_bands",
     "naive_class_images", "resolve_channels", "rms_contrast", "robust_class_images",

@@ -8,22 +8,28 @@ Normalization to generate high-resolution images" (MathWorks). So, for each pyra
 the smallest: enlarge the image by ``PyramidScale``, then take ``NumIterations`` gradient steps
 on the activation strength of each channel, each step's gradient split into frequency bands that
 all get the same strength (:func:`laplacian_normalize`, from Mordvintsev's ``render_lapnorm``), so
-coarse structure grows as fast as fine detail. The course adds a small random jitter (roll)
-before each gradient, as render_lapnorm does.
+coarse structure grows as fast as fine detail. MathWorks documents only the pyramid and the
+normalisation: the small random jitter (roll) before each gradient is the course's addition,
+from render_lapnorm and Lucid.
 
-The source chose layer 142, ``new_fc``: the class scores before the softmax. Any layer works.
+:func:`pyramid_ascent` is that loop (lesson 09's exercise); :func:`pyramid_images` runs any such
+loop (a student's) with :func:`deep_dream_image`'s set-up: the class gradient, the grey start
+images, the random shifts, MATLAB's table and output scaling.
+
+MATLAB maximises the layer it is given; the source chose layer 142, ``new_fc``: the class scores
+before the softmax.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from course_lib import models, validate
 from course_lib.classviz.objectives import Channels, ModelLike
-from course_lib.classviz.render import finish, prepare
+from course_lib.classviz.render import Run, finish, prepare
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
@@ -38,6 +44,10 @@ MATLAB_STEP_SIZE = 2.0 / 255.0
 #: the course's addition, from Mordvintsev's render_lapnorm and Lucid (8-16 px at 224 px):
 #: MathWorks documents only the pyramid and the Laplacian normalisation.
 MATLAB_JITTER_PIXELS = 16
+
+#: A pyramid loop: ``ascent(class_gradient, start, random_shift, normalize, *, levels, scale,
+#: iterations, step_size) -> images`` (see :func:`pyramid_ascent`).
+Ascent = Callable[..., Any]
 
 
 def deep_dream_image(
@@ -87,38 +97,148 @@ def deep_dream_image(
         >>> tile = deep_dream_image(classifier, "dense", ["Chihuahua", "Doberman"])
         >>> plots.show_grid(tile, ["Chihuahua", "Doberman"])
     """
+    return pyramid_images(pyramid_ascent, model, layer, channels, pyramid_levels=pyramid_levels,
+                          pyramid_scale=pyramid_scale, num_iterations=num_iterations, initial_image=initial_image,
+                          output_scaling=output_scaling, verbose=verbose, seed=seed, image_size=image_size,
+                          show_progress=show_progress)  # fmt: skip
+
+
+def pyramid_ascent(
+    class_gradient: Callable[[tf.Tensor], tf.Tensor],
+    start: Any,
+    random_shift: Callable[[], tf.Tensor],
+    normalize: Callable[[tf.Tensor], tf.Tensor],
+    levels: int = 3,
+    scale: float = 1.4,
+    iterations: int = 10,
+    step_size: float = MATLAB_STEP_SIZE,
+) -> tf.Tensor:
+    """MATLAB's pyramid loop: grow images through ``levels`` sizes, ``iterations`` jittered,
+    normalised gradient steps at each (the reference solution of lesson 09's exercise).
+
+    Args:
+        class_gradient: images (N, h, w, 3) -> the gradient of each image's class score with
+            respect to its pixels, same shape.
+        start: the start images (N, H, W, 3) in the model range; the result has their size.
+        random_shift: () -> a (dy, dx) int32 tensor, drawn once per step (the jitter).
+        normalize: gradient -> the step direction (:func:`laplacian_normalize`).
+        levels, scale: level ``k`` (0 = smallest) has size ``round(H / scale ** (levels - 1 - k))``
+            by ``round(W / scale ** (levels - 1 - k))``; the last level is the full size.
+        iterations: steps per level.
+        step_size: how far each step goes along the normalised gradient.
+
+    Returns:
+        The images (N, H, W, 3) after ``levels * iterations`` steps.
+    """
+    height, width = start.shape[1], start.shape[2]
+    sizes = [(round(height / scale ** (levels - 1 - level)), round(width / scale ** (levels - 1 - level)))
+             for level in range(levels)]  # fmt: skip
+    image = tf.convert_to_tensor(start, tf.float32)
+    for size in sizes:
+        image = tf.image.resize(image, size, method="bicubic", antialias=True)
+        for _ in range(iterations):
+            shift = random_shift()
+            gradient = class_gradient(tf.roll(image, shift, axis=[1, 2]))
+            gradient = tf.roll(gradient, -shift, axis=[1, 2])
+            image = image + step_size * normalize(gradient)
+    return image
+
+
+def pyramid_images(
+    ascent: Ascent,
+    model: ModelLike,
+    layer: str | None,
+    channels: Channels,
+    *,
+    pyramid_levels: int = 3,
+    pyramid_scale: float = 1.4,
+    num_iterations: int = 10,
+    initial_image: Any = None,
+    output_scaling: str = "linear",
+    verbose: bool = False,
+    seed: int | None = None,
+    image_size: int | None = None,
+    show_progress: bool = True,
+    normalize: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    jitter: int = MATLAB_JITTER_PIXELS,
+    step_size: float = MATLAB_STEP_SIZE,
+) -> np.ndarray:
+    """Class images made by any pyramid loop (a student's) with :func:`deep_dream_image`'s set-up.
+
+    ``deep_dream_image(...)`` is ``pyramid_images(pyramid_ascent, ...)``. This sets up what the
+    loop is given: ``class_gradient`` (the gradient of each image's channel, which also prints
+    MATLAB's table when ``verbose``), the grey start images, ``random_shift`` (up to ``jitter``
+    pixels each way; 0: no jitter) and ``normalize`` (default: the Laplacian normalisation), then
+    checks the loop's result and applies 'OutputScaling'.
+
+    Args:
+        ascent: the loop, called as ``ascent(class_gradient, start, random_shift, normalize,
+            levels=..., scale=..., iterations=..., step_size=...)`` (see :func:`pyramid_ascent`).
+        model, layer, channels, pyramid_levels, pyramid_scale, num_iterations, initial_image,
+            output_scaling, verbose, seed, image_size, show_progress: as :func:`deep_dream_image`.
+        normalize: gradient -> step direction (default :func:`laplacian_normalize`).
+        jitter: largest random shift in pixels (default 16; 0 turns the jitter off).
+        step_size: passed to the loop (default :data:`MATLAB_STEP_SIZE`).
+
+    Example:
+        >>> classviz.pyramid_images(my_pyramid_ascent, classifier, "dense", ["Doberman"], normalize=my_normalize)
+    """
+    if not callable(ascent):
+        raise ValueError(f"ascent must be a function like classviz.pyramid_ascent, got {ascent!r}.")
     pyramid_levels = validate.whole_number("pyramid_levels", pyramid_levels, low=1, example=3)
     pyramid_scale = validate.number("pyramid_scale", pyramid_scale, low=1.0, low_open=True, example=1.4)
     num_iterations = validate.whole_number("num_iterations", num_iterations, low=1, example=10)
+    jitter = validate.whole_number("jitter", jitter, low=0, example=MATLAB_JITTER_PIXELS)
+    step_size = validate.positive_number("step_size", step_size, example=MATLAB_STEP_SIZE)
     run = prepare(model, layer, channels, image_size=image_size, initial_image=initial_image, seed=seed,
                   output_scaling=output_scaling, verbose=verbose, show_progress=show_progress,
                   total_steps=num_iterations * pyramid_levels, title="MATLAB-style class images")  # fmt: skip
-    result = _pyramid_ascent(run.target, run.indices, run.start, pyramid_levels, pyramid_scale, num_iterations,
-                             run.rng, run.report)  # fmt: skip
+    height, width = run.start.shape[1:3]
+    shrink = pyramid_scale ** (pyramid_levels - 1)
+    smallest = min(round(height / shrink), round(width / shrink))
+    min_size = models.min_input_size(run.target.extractor)
+    if smallest < min_size:
+        raise ValueError(
+            f"The smallest pyramid level would be {smallest} px, below the network's {min_size} px: "
+            f"use fewer pyramid_levels (e.g. {max(1, pyramid_levels - 1)}), a smaller pyramid_scale or a larger "
+            "image_size."
+        )
+    result = ascent(_reporting_gradient(run, num_iterations), tf.constant(run.start), _shifts(run.rng, jitter),
+                    normalize if normalize is not None else _compiled_laplacian_normalize, levels=pyramid_levels,
+                    scale=pyramid_scale, iterations=num_iterations, step_size=step_size)  # fmt: skip
+    if result is None:
+        raise ValueError(f"{getattr(ascent, '__name__', 'the loop')} returned None: end it with `return image`.")
+    result = np.asarray(result, np.float32)
+    if result.shape != run.start.shape:
+        raise ValueError(
+            f"{getattr(ascent, '__name__', 'the loop')} returned shape {result.shape}; expected the start images' "
+            f"shape {run.start.shape} (the last pyramid level is the full size)."
+        )
     return finish(run, result, output_scaling)
 
 
-def _pyramid_ascent(target, indices, start, levels, scale, iterations, rng, report) -> np.ndarray:
-    height, width = start.shape[1:3]
-    sizes = [(round(height / scale ** (levels - 1 - level)), round(width / scale ** (levels - 1 - level)))
-             for level in range(levels)]  # fmt: skip
-    min_size = models.min_input_size(target.extractor)
-    if min(sizes[0]) < min_size:
-        raise ValueError(
-            f"The smallest pyramid level would be {sizes[0][1]}x{sizes[0][0]} px, below the network's {min_size} px: "
-            f"use fewer pyramid_levels (e.g. {max(1, levels - 1)}), a smaller pyramid_scale or a larger image_size."
-        )
-    gradient = target.pixel_gradient
-    channel_ids = tf.constant(indices, tf.int32)
-    image = tf.image.resize(start, sizes[0], antialias=True)
-    for level, size in enumerate(sizes, start=1):
-        image = tf.image.resize(image, size, method="bicubic")
-        for iteration in range(1, iterations + 1):
-            shift = rng.integers(-MATLAB_JITTER_PIXELS, MATLAB_JITTER_PIXELS + 1, size=2).astype(np.int32)
-            grad, strength = gradient(image, channel_ids, tf.constant(shift))
-            image = image + MATLAB_STEP_SIZE * _compiled_laplacian_normalize(grad)
-            report(iteration, iterations, float(tf.reduce_mean(strength)), level)
-    return image.numpy()
+def _reporting_gradient(run: Run, iterations: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The class gradient handed to a loop; each call is one step, a new image size a new level."""
+    channel_ids = tf.constant(run.indices, tf.int32)
+    no_shift = tf.zeros([2], tf.int32)
+    state = {"size": None, "level": 0, "iteration": 0}
+
+    def class_gradient(image: Any) -> tf.Tensor:
+        image = tf.cast(image, tf.float32)
+        gradient, strength = run.target.pixel_gradient(image, channel_ids, no_shift)
+        size = tuple(image.shape[1:3])
+        if size != state["size"]:
+            state.update(size=size, level=state["level"] + 1, iteration=0)
+        state["iteration"] += 1
+        run.report(state["iteration"], iterations, float(tf.reduce_mean(strength)), state["level"])
+        return gradient
+
+    return class_gradient
+
+
+def _shifts(rng: np.random.Generator, jitter: int) -> Callable[[], tf.Tensor]:
+    """() -> a random (dy, dx), each in [-jitter, jitter]."""
+    return lambda: tf.constant(rng.integers(-jitter, jitter + 1, size=2), tf.int32)
 
 
 # --- Laplacian-pyramid gradient normalisation (Mordvintsev's render_lapnorm) ---
