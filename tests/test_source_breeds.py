@@ -55,3 +55,13 @@ def test_offline_the_six_breeds_come_from_the_embedded_classifier_and_it_says_wh
 def test_bad_weights_are_refused():
     with pytest.raises(ValueError, match="weights must be 'imagenet' or None"):
         models.imagenet_classifier(weights="random")
+
+
+def test_class_images_work_with_the_fixed_299_px_network(random_imagenet_classifier):
+    """Pyramid levels and robust transforms make images of other sizes; the network sees them at 299 px."""
+    from course_lib import classviz
+
+    for method in ("matlab", "robust"):
+        pictures = classviz.METHODS[method](random_imagenet_classifier, "predictions", ["Leonberg", "redbone"],
+                                            num_iterations=1, verbose=False, show_progress=False)
+        assert pictures.shape == (2, 299, 299, 3) and np.isfinite(pictures).all()

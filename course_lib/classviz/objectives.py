@@ -58,8 +58,13 @@ class ChannelTarget:
 
         Dense layers give their pre-activation output ``features @ kernel + bias`` (logits, even
         if softmax is folded in); a Softmax layer gives its input; feature maps are averaged over
-        space, as MATLAB's activation strength of a channel is.
+        space, as MATLAB's activation strength of a channel is. A network with a fixed input size
+        (InceptionV3 with its ImageNet top takes 299x299 only) sees every image resized to it, so
+        pyramid levels and transformed images of any size work with it too.
         """
+        fixed = self.extractor.input_shape[1:3]
+        if None not in fixed:
+            image = tf.image.resize(image, fixed)
         features = self.extractor(image, training=False)
         if self.kernel is not None:
             scores = tf.matmul(features, self.kernel) + self.bias

@@ -4,8 +4,10 @@ Examples:
   python -m course_lib classviz --classes Chihuahua,Doberman,bull_mastiff -o breeds.png
   python -m course_lib classviz --classes Doberman --method matlab --iterations 100 -o doberman.png
   python -m course_lib classviz --model data/models/pets_classifier.keras --classes beagle -o beagle.png
+  python -m course_lib classviz --model imagenet --classes Chihuahua,Doberman,Leonberg,Norwich_terrier,bull_mastiff,redbone -o source.png
 
---model is dog_breeds (the embedded 19-breed classifier) or a classifier saved by lesson 07 /
+--model is dog_breeds (the embedded 19-breed classifier), imagenet (InceptionV3 with its ImageNet
+top, for the MATLAB source's own six breeds; online) or a classifier saved by lesson 07 /
 `python -m course_lib train`. The default method is robust, the one whose images show dogs.
 """
 from __future__ import annotations
@@ -24,7 +26,9 @@ def _names(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="dog_breeds",
-                        help="dog_breeds (embedded, default) or the path of a saved classifier (.keras)")
+                        help="dog_breeds (embedded, default), imagenet (InceptionV3 with its ImageNet top: the "
+                             "source's own breeds, e.g. --classes Leonberg,redbone; downloaded once), or the path of a "
+                             "saved classifier (.keras)")
     parser.add_argument("--classes", type=_names, required=True,
                         help="comma-separated class names, e.g. Chihuahua,Doberman (one image each)")
     parser.add_argument("-o", "--output", required=True, help="where to write the tile (.png or .jpg)")
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {output}: the extension must be one of {', '.join(images.SAVE_FORMATS)}, e.g. tile.png.")
     if args.model == "dog_breeds":
         classifier = models.dog_breed_classifier()
+    elif args.model == "imagenet":
+        classifier = models.imagenet_classifier()
     else:
         classifier = classifiers.load_classifier(args.model)
     # Check the names first: a typo gets its one-line error at once.
