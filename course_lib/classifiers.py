@@ -3,7 +3,8 @@
 The source (MATLAB) takes GoogLeNet and replaces its last fully connected layer by ``new_fc``,
 one unit per class (``replaceLayer``), then "always saves" the trained network. This module:
 
-- :func:`build_classifier`: a copy of a pretrained backbone + pooling + ``new_fc`` + softmax.
+- :func:`build_classifier`: a copy of a pretrained backbone (:func:`frozen_copy`) + pooling +
+  ``new_fc`` + softmax (:func:`add_head`, the source's ``replaceLayer``).
 - :func:`unfreeze_top`, :func:`base_model`: which backbone layers may learn while fine-tuning.
 - :func:`save_classifier`, :func:`load_classifier`, :func:`classifier_info`: one atomic ``.keras``
   file that keeps the class names and the names of the training photos.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,28 +53,77 @@ METADATA_ENTRY = "course_classifier.json"
 DEFAULT_MODEL_FILE = "pets_classifier.keras"
 
 
+def frozen_copy(backbone: Backbone | str) -> keras.Model:
+    """A frozen copy of a pretrained backbone: the part of the classifier that already knows photos.
+
+    The copy (``clone_model`` + the same weights) means training never changes the shared
+    backbone that other lessons dream with. All its layers start frozen (``trainable = False``);
+    :func:`unfreeze_top` lets the top ones learn for fine-tuning.
+
+    Args:
+        backbone: a :class:`~course_lib.models.Backbone` or its name (``"dog_breeds"``, ``"auto"``...).
+    """
+    chosen = load_backbone(backbone, verbose=False) if isinstance(backbone, str) else backbone
+    if not isinstance(chosen, Backbone):
+        raise ValueError(f"backbone must be a models.Backbone or a backbone name, got {type(backbone).__name__}.")
+    base = keras.models.clone_model(chosen.model)
+    base.set_weights(chosen.model.get_weights())
+    base.trainable = False
+    return base
+
+
+def add_head(base: keras.Model, num_classes: int, *, dropout_rate: float = 0.2) -> keras.Model:
+    """MATLAB's ``replaceLayer``: the backbone's features, then a new final layer ``new_fc`` and a softmax.
+
+    ``image -> base (inference mode) -> avg_pool -> dropout -> new_fc (logits) -> prob (softmax)``.
+    The base runs with ``training=False`` so its batch-norm statistics stay the pretrained ones
+    even while its weights are fine-tuned (Keras' transfer-learning guide). ``new_fc`` is linear
+    and starts at zero, so before training every class gets 1/N. Lesson 07's student writes this.
+
+    Args:
+        base: the backbone's feature model, e.g. :func:`frozen_copy`; maps images to feature maps.
+        num_classes: units of ``new_fc``, one per class.
+        dropout_rate: share of pooled features dropped while training (0 turns it off).
+
+    Returns:
+        A ``keras.Model`` from images in [-1, 1] (any size) to class probabilities.
+    """
+    num_classes = validate.whole_number("num_classes", num_classes, low=2, example=9)
+    dropout_rate = validate.number("dropout_rate", dropout_rate, low=0.0, high=1.0, high_open=True, example=0.2)
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    features = base(inputs, training=False)
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    dropped = keras.layers.Dropout(float(dropout_rate), name="dropout")(pooled)
+    # Zero weights: the new layer starts out knowing nothing (every class 1/N, loss ln N) instead of
+    # with random scores on 1000+ large features, so the first epochs go to learning, not unlearning.
+    logits = keras.layers.Dense(num_classes, kernel_initializer="zeros", name=HEAD_LAYER)(dropped)
+    probabilities = keras.layers.Softmax(name=SOFTMAX_LAYER)(logits)
+    return keras.Model(inputs, probabilities, name=f"{base.name}_transfer")
+
+
 def build_classifier(
     backbone: Backbone | str,
     class_names: Sequence[str],
     *,
     input_size: int = DOG_MODEL_INPUT_SIZE,
     dropout_rate: float = 0.2,
+    head: Callable[[keras.Model, int], keras.Model] | None = None,
 ) -> Classifier:
     """A pretrained backbone with a new final layer ``new_fc`` for ``class_names``.
 
     The source replaces GoogLeNet's last fully connected layer; here the backbone has no head, so
     the new head is global average pooling, dropout, ``new_fc`` (linear: it outputs logits, one
-    per class) and a softmax layer ``prob``. The backbone is *copied* (``clone_model`` + weights)
-    so that training never changes the shared backbone other lessons dream with; its layers start
-    frozen (``trainable = False``) and :class:`Trainer` unfreezes the top ones for fine-tuning.
-    The backbone runs in inference mode (``training=False``) so its batch-norm statistics stay
-    the pretrained ones even while its weights are fine-tuned, as Keras' transfer-learning guide advises.
+    per class) and a softmax layer ``prob`` (:func:`add_head`), on a frozen copy of the backbone
+    (:func:`frozen_copy`). :class:`~course_lib.training.Trainer` unfreezes the top layers for fine-tuning.
 
     Args:
         backbone: a :class:`~course_lib.models.Backbone` or its name (``"dog_breeds"``, ``"auto"``...).
         class_names: one name per class, in output order (e.g. ``dataset.class_names``).
         input_size: the square side the classifier is trained at (the embedded model's 160 px).
         dropout_rate: share of pooled features dropped while training (0 turns it off).
+        head: builds the model from ``(base, num_classes)`` instead of :func:`add_head` (lesson 07
+            passes the student's own); it must keep the layer names ``avg_pool``, ``dropout``,
+            ``new_fc`` and ``prob``, which training relies on.
 
     Returns:
         A :class:`~course_lib.models.Classifier` whose model maps images in [-1, 1] (any size)
@@ -94,20 +144,31 @@ def build_classifier(
     if input_size < chosen.min_size:
         raise ValueError(f"input_size {input_size} is too small for {chosen.name}; use at least {chosen.min_size}.")
     dropout_rate = validate.number("dropout_rate", dropout_rate, low=0.0, high=1.0, high_open=True, example=0.2)
-
-    base = keras.models.clone_model(chosen.model)
-    base.set_weights(chosen.model.get_weights())
-    base.trainable = False
-    inputs = keras.Input(shape=(None, None, 3), name="image")
-    features = base(inputs, training=False)
-    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    dropped = keras.layers.Dropout(float(dropout_rate), name="dropout")(pooled)
-    # Zero weights: the new layer starts out knowing nothing (every class 1/N, loss ln N) instead of
-    # with random scores on 1000+ large features, so the first epochs go to learning, not unlearning.
-    logits = keras.layers.Dense(len(names), kernel_initializer="zeros", name=HEAD_LAYER)(dropped)
-    probabilities = keras.layers.Softmax(name=SOFTMAX_LAYER)(logits)
-    model = keras.Model(inputs, probabilities, name=f"{chosen.name}_transfer")
+    base = frozen_copy(chosen)
+    if head is None:
+        model = add_head(base, len(names), dropout_rate=dropout_rate)
+    else:
+        model = head(base, len(names))
+        _check_head_model(model, len(names))
+        if isinstance(model, keras.Sequential):  # the same layers as a functional model: `model.input` works
+            model = keras.Model(model.inputs, model.outputs, name=model.name)
     return Classifier(model, names, input_size)
+
+
+def _check_head_model(model: keras.Model, num_classes: int) -> None:
+    """A model from a custom ``head`` must have the layers training relies on, named as add_head names them."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"head(base, num_classes) must return a keras.Model, got {type(model).__name__}.")
+    try:
+        model.inputs  # noqa: B018 - a model that was never built has none
+    except (AttributeError, ValueError):
+        raise ValueError("The head model was never built: start it from keras.Input(shape=(None, None, 3)).") from None
+    present = {layer.name for layer in model.layers}
+    missing = [name for name in ("avg_pool", "dropout", HEAD_LAYER, SOFTMAX_LAYER) if name not in present]
+    if missing:
+        raise ValueError(f"The head model has no layer named {', '.join(missing)}; training finds the layers by these names.")
+    if model.get_layer(HEAD_LAYER).units != num_classes:
+        raise ValueError(f"new_fc has {model.get_layer(HEAD_LAYER).units} units; it needs one per class, {num_classes}.")
 
 
 def base_model(classifier: Classifier) -> keras.Model:
@@ -141,19 +202,25 @@ def default_model_path() -> Path:
 
 
 def save_classifier(
-    classifier: Classifier, path: str | os.PathLike | None = None, *, trained_on: LabeledImages | None = None
+    classifier: Classifier,
+    path: str | os.PathLike | None = None,
+    *,
+    trained_on: LabeledImages | None = None,
+    validated_on: LabeledImages | None = None,
 ) -> Path:
     """Save a classifier and its class names in one ``.keras`` file, atomically.
 
     The file is a normal Keras model file (``keras.models.load_model`` opens it) with one extra
     entry, ``course_classifier.json``: the class names, the input size and, if given, the
-    ``class/file`` names of the training photos (so an evaluation can leave them out). It is
+    ``class/file`` names of the training photos and of the validation photos that chose the
+    kept epoch (so an evaluation can leave both out: :func:`course_lib.metrics.unseen`). It is
     written beside the target and renamed only when complete, so a crash never leaves half a model.
 
     Args:
         classifier: the classifier to save.
         path: a ``.keras`` file; default :func:`default_model_path`.
         trained_on: the training photos, recorded by name.
+        validated_on: the validation photos early stopping looked at, recorded by name.
 
     Returns:
         The path written.
@@ -168,6 +235,7 @@ def save_classifier(
         "head_layer": HEAD_LAYER,
         "head_outputs": "logits",
         "training_files": trained_on.relative_names() if trained_on is not None else None,
+        "validation_files": validated_on.relative_names() if validated_on is not None else None,
     }
     with files.atomic_path(target, suffix=".keras") as temporary:
         classifier.model.save(temporary)
@@ -177,7 +245,7 @@ def save_classifier(
 
 
 def classifier_info(path: str | os.PathLike | None = None) -> dict:
-    """The course's metadata stored in a saved classifier (class names, input size, training files)."""
+    """The course's metadata stored in a saved classifier (class names, input size, training and validation files)."""
     source = default_model_path() if path is None else Path(path).expanduser()
     if not source.is_file():
         raise FileNotFoundError(

@@ -2,8 +2,9 @@
 
 - :func:`augmenter`: the source's ``imageDataAugmenter`` (random x-reflection, +-30 px
   translation, 0.9-1.1 scale) as Keras preprocessing layers.
-- :class:`Trainer`: training steps in which ``new_fc`` learns 10x faster than the backbone (two
-  optimizers, one gradient), as MATLAB's ``WeightLearnRateFactor``/``BiasLearnRateFactor`` do.
+- :func:`two_rate_step`: one training step in which ``new_fc`` learns 10x faster than the
+  backbone (two optimizers, one gradient), as MATLAB's ``WeightLearnRateFactor``/``BiasLearnRateFactor`` do.
+- :class:`Trainer`: those steps, compiled, on augmented batches or on the frozen base's features.
 - :func:`train_classifier`: the head first with the backbone frozen, then optionally the top of
   the backbone; early stopping on the validation loss instead of 128 epochs; live callbacks
   (:class:`course_lib.plots.TrainingProgressPlot`).
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,14 +77,60 @@ def augmenter(*, seed: int | None = None) -> keras.Sequential:
     )
 
 
+#: What a training step is given and returns (see :func:`two_rate_step`).
+Step = Callable[..., tuple]
+
+
+def two_rate_step(model, images, labels, head_variables, base_variables, head_optimizer, base_optimizer):
+    """One training step in which the head and the base learn at their own rates: one gradient, two optimizers.
+
+    MATLAB's ``WeightLearnRateFactor = 10`` multiplies ``new_fc``'s learning rate; Keras has one
+    learning rate per optimizer, so ``head_optimizer`` (10x) updates ``new_fc`` and
+    ``base_optimizer`` (1x) the trainable base. Lesson 07's student writes this step.
+
+    Args:
+        model: maps a batch of images (already in [-1, 1]) to logits (the output of ``new_fc``).
+        images, labels: the batch and its class indices.
+        head_variables, base_variables: the weights of ``new_fc``, and the trainable base weights
+            (an empty list while the base is frozen).
+        head_optimizer, base_optimizer: Keras optimizers, the head's at 10x the base's rate.
+
+    Returns:
+        ``(loss, logits)``: the batch's mean cross-entropy before the step, and the logits.
+    """
+    head_variables, base_variables = list(head_variables), list(base_variables)
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)  # training=True: dropout is on
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    gradients = tape.gradient(loss, head_variables + base_variables)
+    head_optimizer.apply(gradients[: len(head_variables)], head_variables)
+    if base_variables:
+        base_optimizer.apply(gradients[len(head_variables):], base_variables)
+    return loss, logits
+
+
+def update_per_gradient(variables: list, before: list, gradients: list) -> list[float]:
+    """For each variable, how far one plain-SGD step moved it per unit of gradient: its learning rate.
+
+    The median of ``(before - after) / gradient`` over the 10% largest gradients (well above
+    float32 round-off). Only meaningful for SGD without momentum, where ``update = rate * gradient``.
+    """
+    rates = []
+    for variable, old, gradient in zip(variables, before, gradients):
+        gradient = np.asarray(gradient)
+        strong = np.abs(gradient) >= np.quantile(np.abs(gradient), 0.9)
+        rates.append(float(np.median((np.asarray(old) - np.asarray(variable))[strong] / gradient[strong])))
+    return rates
+
+
 class Trainer:
     """Training steps in which ``new_fc`` learns ``head_learn_rate_factor`` times faster than the base.
 
     MATLAB multiplies the global learning rate by a layer's ``WeightLearnRateFactor``. Keras has
     one learning rate per optimizer, so the trainer keeps two SGD-with-momentum optimizers: one
     at ``learning_rate`` for the backbone's trainable weights, one at ``learning_rate * factor``
-    for the weights and bias of ``new_fc``. Each step computes one gradient and lets each
-    optimizer update its own variables, so every variable has its own learning rate.
+    for the weights and bias of ``new_fc``. Each step (:func:`two_rate_step`, or the one given)
+    computes one gradient and lets each optimizer update its own variables.
 
     Two step kinds:
 
@@ -100,6 +147,8 @@ class Trainer:
         head_learn_rate_factor: how much faster ``new_fc`` learns (the source's 10).
         augment: a Keras layer applied to training batches in [0, 255], e.g. :func:`augmenter`;
             ``None`` trains without augmentation.
+        step: the training step, with :func:`two_rate_step`'s arguments and result (default that
+            function); it runs compiled (``tf.function``).
     """
 
     def __init__(
@@ -110,14 +159,18 @@ class Trainer:
         momentum: float = MOMENTUM,
         head_learn_rate_factor: float = HEAD_LEARN_RATE_FACTOR,
         augment: keras.Layer | None = None,
+        step: Step | None = None,
     ):
         learning_rate = validate.positive_number("learning_rate", learning_rate, example=LEARNING_RATE)
         head_learn_rate_factor = validate.positive_number("head_learn_rate_factor", head_learn_rate_factor, example=10)
         momentum = validate.number("momentum", momentum, low=0.0, high=1.0, high_open=True, example=MOMENTUM)
+        if step is not None and not callable(step):
+            raise ValueError(f"step must be a function like training.two_rate_step, got {type(step).__name__}.")
         self.classifier = classifier
         self.learning_rate = float(learning_rate)
         self.head_learning_rate = float(learning_rate) * float(head_learn_rate_factor)
         self.augment = augment
+        self.step = two_rate_step if step is None else step
         model = classifier.model
         self._base = base_model(classifier)
         self._head = model.get_layer(HEAD_LAYER)
@@ -126,7 +179,6 @@ class Trainer:
         self._logits_model = keras.Model(model.input, self._head.output)
         self.base_optimizer = keras.optimizers.SGD(self.learning_rate, momentum=momentum)
         self.head_optimizer = keras.optimizers.SGD(self.head_learning_rate, momentum=momentum)
-        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self._steps: dict = {}
 
     @property
@@ -149,7 +201,7 @@ class Trainer:
         """Pooled backbone features of a uint8 batch (augmented when ``training``)."""
         key = ("features", training)
         if key not in self._steps:
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, autograph=False)
             def compute(images_batch):
                 return self._pool(self._base(self._to_model_range(images_batch, training), training=False))
             self._steps[key] = compute
@@ -158,16 +210,14 @@ class Trainer:
     def train_head_batch(self, features: np.ndarray | tf.Tensor, labels: np.ndarray) -> tuple[float, float]:
         """One step on the head alone, from pooled features. Returns (loss, accuracy) of the batch."""
         if "head" not in self._steps:
+            pooled = keras.Input(shape=(int(self._pool.output.shape[-1]),), name="pooled_features")
+            head_model = keras.Model(pooled, self._head(self._dropout(pooled)))  # the same layers: shared weights
             variables = self.head_variables
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, autograph=False)
             def step(features_batch, label_batch):
-                with tf.GradientTape() as tape:
-                    logits = self._head(self._dropout(features_batch, training=True))
-                    loss = self._loss(label_batch, logits)
-                gradients = tape.gradient(loss, variables)
-                self.head_optimizer.apply(gradients, variables)
-                return loss, logits
+                return self.step(head_model, features_batch, label_batch, variables, [],
+                                 self.head_optimizer, self.base_optimizer)  # fmt: skip
             self._steps["head"] = step
         loss, logits = self._steps["head"](tf.convert_to_tensor(features), tf.convert_to_tensor(labels))
         return float(loss), _accuracy(logits, labels)
@@ -177,16 +227,10 @@ class Trainer:
         head_variables, base_variables = self.head_variables, self.base_variables
         key = ("full", tuple(v.path for v in base_variables))
         if key not in self._steps:
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, autograph=False)
             def step(images_batch, label_batch):
-                with tf.GradientTape() as tape:
-                    logits = self._logits_model(self._to_model_range(images_batch, True), training=True)
-                    loss = self._loss(label_batch, logits)
-                gradients = tape.gradient(loss, head_variables + base_variables)
-                self.head_optimizer.apply(gradients[: len(head_variables)], head_variables)
-                if base_variables:
-                    self.base_optimizer.apply(gradients[len(head_variables):], base_variables)
-                return loss, logits
+                return self.step(self._logits_model, self._to_model_range(images_batch, True), label_batch,
+                                 head_variables, base_variables, self.head_optimizer, self.base_optimizer)  # fmt: skip
             self._steps[key] = step
         loss, logits = self._steps[key](tf.convert_to_tensor(batch), tf.convert_to_tensor(labels))
         return float(loss), _accuracy(logits, labels)
@@ -199,8 +243,9 @@ class Trainer:
         """Logits of the whole model for uint8 images (no augmentation, no dropout)."""
         if "logits" not in self._steps:
             self._steps["logits"] = tf.function(
-                lambda x: self._logits_model(self._to_model_range(x, False), training=False), reduce_retracing=True
-            )
+                lambda x: self._logits_model(self._to_model_range(x, False), training=False),
+                reduce_retracing=True, autograph=False,
+            )  # fmt: skip
         return np.concatenate(
             [self._steps["logits"](tf.convert_to_tensor(batch[i:i + batch_size])).numpy()
              for i in range(0, len(batch), batch_size)]
@@ -229,6 +274,9 @@ class TrainingHistory:
         seconds: wall-clock time of training (reading photos included).
         cpu_seconds: CPU time of the process while training (both cores count).
         train_count, valid_count: photos trained on and validated on (after skipping broken ones).
+        head_weights: the classifier's weights when the fine-tuning phase began (the kept epoch of the
+            head phase), so that fine-tuning can be redone another way from the same start; ``None``
+            if there was no head phase.
     """
 
     epochs: list[dict] = field(default_factory=list)
@@ -238,6 +286,7 @@ class TrainingHistory:
     cpu_seconds: float = 0.0
     train_count: int = 0
     valid_count: int = 0
+    head_weights: list | None = field(default=None, repr=False)
 
     def best(self) -> dict:
         """The record of the kept epoch."""
@@ -269,6 +318,7 @@ def train_classifier(
     seed: int | None = None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
     verbose: bool = True,
+    step: Step | None = None,
 ) -> TrainingHistory:
     """Train ``classifier`` in place: the head with the base frozen, then optionally the top of the base.
 
@@ -280,7 +330,8 @@ def train_classifier(
         classifier: from :func:`build_classifier` (its weights are changed).
         train_set, valid_set: from :func:`split_each_label`; photos are read once at the
             classifier's input size (broken ones skipped with a warning).
-        epochs: most epochs for the head (base frozen).
+        epochs: most epochs for the head (base frozen); 0 skips this phase (a classifier whose
+            head is already trained, e.g. with ``history.head_weights`` of an earlier run).
         fine_tune_epochs: most epochs with the top ``fine_tune_layers`` layers of the base
             trainable as well (0 skips fine-tuning).
         learning_rate, momentum, head_learn_rate_factor: see :class:`Trainer`.
@@ -292,12 +343,15 @@ def train_classifier(
             ``accuracy``, ``val_loss``, ``val_accuracy`` and ``phase`` (e.g.
             :class:`course_lib.plots.TrainingProgressPlot`).
         verbose: show a progress line.
+        step: the training step, e.g. lesson 07's student's own (default :func:`two_rate_step`).
 
     Returns:
         A :class:`TrainingHistory`.
     """
-    epochs = validate.whole_number("epochs", epochs, low=1, example=20)
+    epochs = validate.whole_number("epochs", epochs, low=0, example=20)
     fine_tune_epochs = validate.whole_number("fine_tune_epochs", fine_tune_epochs, low=0, example=5)
+    if epochs == 0 and fine_tune_epochs == 0:
+        raise ValueError("epochs and fine_tune_epochs are both 0: nothing to train. Give the head some epochs, e.g. epochs=20.")
     batch_size = validate.whole_number("batch_size", batch_size, low=1, example=32)
     patience = validate.whole_number("patience", patience, low=1, example=4)
     if tuple(train_set.class_names) != tuple(classifier.class_names):
@@ -314,7 +368,7 @@ def train_classifier(
         raise ValueError(f"augment must be 'default', a Keras layer or None, got {augment!r}.")
     # Built before the photos are read, so a bad learning rate fails at once, not after reading them.
     trainer = Trainer(classifier, learning_rate=learning_rate, momentum=momentum,
-                      head_learn_rate_factor=head_learn_rate_factor, augment=augment_layer)  # fmt: skip
+                      head_learn_rate_factor=head_learn_rate_factor, augment=augment_layer, step=step)  # fmt: skip
     train_pixels, train_set = read_images(train_set, classifier.input_size)
     valid_pixels, valid_set = read_images(valid_set, classifier.input_size)
     history = TrainingHistory(train_count=len(train_set), valid_count=len(valid_set))
@@ -331,7 +385,7 @@ def train_classifier(
             losses, accuracies, sizes = [], [], []
             for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
-                loss, accuracy = train_epoch(train_pixels[batch], train_set.labels[batch])
+                loss, accuracy = train_epoch(train_pixels[batch], train_set.labels[batch], batch)
                 losses.append(loss), accuracies.append(accuracy), sizes.append(len(batch))
             val_logits = validate()
             record = {
@@ -361,19 +415,28 @@ def train_classifier(
         classifier.model.set_weights(best["weights"])
 
     # Phase 1: the base is frozen, so it computes each augmented batch's features once and only
-    # the head takes a gradient step; validation features do not change and are computed once.
+    # the head takes a gradient step (the step sees a model from pooled features to logits, and
+    # no base variables); validation features do not change and are computed once.
     unfreeze_top(classifier, 0)
-    valid_features = np.concatenate(
-        [trainer.features(valid_pixels[i:i + 64]) for i in range(0, len(valid_pixels), 64)]
-    )  # fmt: skip
-    run_phase(
-        "head", epochs,
-        lambda batch, labels: trainer.train_head_batch(trainer.features(batch, training=True), labels),
-        lambda: trainer.head_logits(valid_features),
-    )  # fmt: skip
+    if epochs:
+        valid_features = np.concatenate(
+            [trainer.features(valid_pixels[i:i + 64]) for i in range(0, len(valid_pixels), 64)]
+        )  # fmt: skip
+        # Without augmentation the photos are the same every epoch, so their features are too: computed once.
+        train_features = None if augment_layer is not None else np.concatenate(
+            [trainer.features(train_pixels[i:i + 64]) for i in range(0, len(train_pixels), 64)]
+        )  # fmt: skip
+
+        def head_batch(pixels, labels, rows):
+            features = trainer.features(pixels, training=True) if train_features is None else train_features[rows]
+            return trainer.train_head_batch(features, labels)
+
+        run_phase("head", epochs, head_batch, lambda: trainer.head_logits(valid_features))
+        history.head_weights = classifier.model.get_weights()
     if fine_tune_epochs:
         unfreeze_top(classifier, fine_tune_layers)
-        run_phase("fine-tune", fine_tune_epochs, trainer.train_batch, lambda: trainer.logits(valid_pixels))
+        run_phase("fine-tune", fine_tune_epochs, lambda pixels, labels, rows: trainer.train_batch(pixels, labels),
+                  lambda: trainer.logits(valid_pixels))  # fmt: skip
         unfreeze_top(classifier, 0)
     history.seconds = time.perf_counter() - started
     history.cpu_seconds = time.process_time() - cpu_started

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, call_student, passed
+from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed
 
-__all__ = ['check_augmenter']
+__all__ = ['check_augmenter', 'check_head', 'check_train_step']
 
 
 def _factor_range(factor: Any) -> tuple[float, float]:
@@ -30,7 +30,13 @@ def check_augmenter(student_make_augmenter: Callable) -> None:
     """
     import keras
 
-    augment = call_student(student_make_augmenter, 0)
+    augment = call_student(student_make_augmenter, 0, hints=[
+        (ValueError, "`height_factor` and `width_factor`",
+         "RandomZoom takes zoom factors z, not scales: the content is scaled by 1 / (1 + z), so a scale of 0.9..1.1 "
+         "needs z from 1/1.1 - 1 to 1/0.9 - 1."),
+        (ValueError, "`factor` argument",
+         "RandomTranslation takes a fraction of the side, not pixels: the source's 30 px on 224 px is 30 / 224."),
+    ])  # fmt: skip
     if not isinstance(augment, keras.Layer):
         raise ExerciseIncorrect(f"make_augmenter should return a keras.Sequential of layers; got {type(augment).__name__}.")
     layers = {type(layer).__name__: layer for layer in getattr(augment, "layers", [augment])}
@@ -69,3 +75,294 @@ def check_augmenter(student_make_augmenter: Callable) -> None:
     if output.shape != batch.shape:
         raise ExerciseIncorrect(f"The augmenter changed the batch shape from {batch.shape} to {output.shape}.")
     passed("the augmenter flips left-right, shifts up to 30/224 of the side and scales by 0.9-1.1 in x and y.")
+
+
+# --- The new head (MATLAB's replaceLayer) ---------------------------------------------------------
+
+_HEAD_HINTS = [
+    (ValueError, "last dimension of the inputs to a .Dense. layer should be defined|Flatten|fully-defined",
+     "Flatten needs a fixed image size; pool the feature maps instead: keras.layers.GlobalAveragePooling2D(name='avg_pool')."),
+    (ValueError, "[Ii]ncompatible|expected shape|Input .* is incompatible",
+     "Make the input take any image size: keras.Input(shape=(None, None, 3))."),
+    (TypeError, "missing .* required positional argument|takes .* positional argument",
+     "add_head(base, num_classes) receives the frozen base model and the number of classes."),
+]
+
+
+def _tiny_base(seed: int = 7):
+    """A small frozen feature model: two convolutions with batch norm, like a backbone in miniature."""
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="conv_a")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)
+    x = keras.layers.ReLU(name="relu_a")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_b")(x)
+    base = keras.Model(inputs, x, name="tiny_base")
+    rng = np.random.default_rng(seed)
+    base.set_weights([rng.normal(0.0, 0.5, w.shape).astype("float32") if "variance" not in w.path
+                      else rng.uniform(0.5, 2.0, w.shape).astype("float32") for w in base.weights])  # fmt: skip
+    base.trainable = False
+    return base
+
+
+def check_head(student_add_head: Callable) -> None:
+    """Lesson 07: ``add_head(base, num_classes)`` must build ``classifiers.add_head``'s model:
+    ``image (any size) -> base(training=False) -> avg_pool -> dropout (0.2) -> new_fc (linear, zeros)
+    -> prob (softmax)``, with those layer names (training finds the layers by name).
+    """
+    import keras
+
+    from course_lib import classifiers
+
+    base, classes = _tiny_base(), 4
+    model = call_student(student_add_head, base, classes, hints=_HEAD_HINTS)
+    if not isinstance(model, keras.Model):
+        raise ExerciseIncorrect(
+            f"add_head returned {type(model).__name__}; return keras.Model(inputs, probabilities)."
+        )
+    try:
+        model.inputs  # noqa: B018 - a model that was never built has none
+    except (AttributeError, ValueError):
+        raise ExerciseIncorrect(
+            "The model was never built: start it from keras.Input(shape=(None, None, 3)) (in a keras.Sequential, "
+            "put the Input first)."
+        ) from None
+    if not any(layer is base for layer in model.layers):
+        raise ExerciseIncorrect(
+            "The model does not contain the base you were given: call it on the inputs, "
+            "features = base(inputs, training=False), and build the head on its output."
+        )
+    names = {layer.name: layer for layer in model.layers}
+    wanted = {
+        "avg_pool": "the GlobalAveragePooling2D layer", "dropout": "the Dropout layer",
+        "new_fc": "the new Dense layer", "prob": "the Softmax layer",
+    }  # fmt: skip
+    for name, what in wanted.items():
+        if name not in names:
+            raise ExerciseIncorrect(
+                f"No layer is named {name!r}: give {what} name={name!r} (training and lesson 09 find the layers by name)."
+            )
+    head = names["new_fc"]
+    if not isinstance(head, keras.layers.Dense):
+        raise ExerciseIncorrect(f"'new_fc' is a {type(head).__name__}; it must be a keras.layers.Dense layer.")
+    if head.units != classes:
+        raise ExerciseIncorrect(f"new_fc has {head.units} units for {classes} classes: one unit per class, Dense(num_classes, ...).")
+    if getattr(head.activation, "__name__", "") != "linear":
+        raise ExerciseIncorrect(
+            f"new_fc has activation {head.activation.__name__!r}; it must output logits (no activation), and a separate "
+            "keras.layers.Softmax(name='prob') turns them into probabilities: lesson 09 dreams on the logits."
+        )
+    if not isinstance(names["avg_pool"], keras.layers.GlobalAveragePooling2D):
+        raise ExerciseIncorrect(
+            f"'avg_pool' is a {type(names['avg_pool']).__name__}; use keras.layers.GlobalAveragePooling2D "
+            "(one mean per feature map, at any image size)."
+        )
+    if not isinstance(names["prob"], keras.layers.Softmax):
+        raise ExerciseIncorrect(f"'prob' is a {type(names['prob']).__name__}; use keras.layers.Softmax(name='prob').")
+    rate = getattr(names["dropout"], "rate", None)
+    if rate is None or abs(float(rate) - 0.2) > 1e-9:
+        raise ExerciseIncorrect(f"The dropout rate is {rate}; use the library's 0.2: keras.layers.Dropout(0.2, name='dropout').")
+    if np.any(head.get_weights()[0] != 0):
+        raise ExerciseIncorrect(
+            "new_fc starts with random weights; start it at zero (kernel_initializer='zeros'), so that before "
+            "training every class gets 1 / num_classes."
+        )
+    photos = np.random.default_rng(3).uniform(-1, 1, (2, 37, 29, 3)).astype("float32")  # odd sizes: any size works
+    output = np.asarray(call_student(model, photos, hints=_HEAD_HINTS))
+    if output.shape != (2, classes):
+        raise ExerciseIncorrect(
+            f"For 2 photos the model returns shape {output.shape}, expected {(2, classes)}: pool the feature maps "
+            "(GlobalAveragePooling2D) before new_fc, and end with the softmax."
+        )
+    if model.layers[-1] is not names["prob"]:
+        raise ExerciseIncorrect("The model must end with the softmax layer 'prob' (its output is the model's output).")
+    # Same weights in new_fc for both: the probabilities must then agree with the library's.
+    expected_model = classifiers.add_head(base, classes)
+    weights = [np.random.default_rng(4).normal(0, 1, w.shape).astype("float32") for w in head.get_weights()]
+    head.set_weights(weights)
+    expected_model.get_layer("new_fc").set_weights(weights)
+    expected = np.asarray(expected_model(photos, training=False))
+    actual = np.asarray(model(photos, training=False))
+    assert_close(actual, expected, "the probabilities for 2 photos (with the same new_fc weights as the library's)", atol=1e-5)
+    head.set_weights([np.zeros_like(w) for w in weights])
+    passed("add_head pools the base's features, drops 20% while training, and adds new_fc (logits, from zero) and prob.")
+
+
+# --- The step with a learning rate per layer ----------------------------------------------------
+
+_SPLIT_HINT = ("Split the gradient list where the head's variables end: gradients[:len(head_variables)] go with "
+               "head_variables, gradients[len(head_variables):] with base_variables.")
+
+
+def _step_hints() -> list:
+    import tensorflow as tf
+
+    return _STEP_HINTS + [(tf.errors.InvalidArgumentError, "shapes must be equal|[Ii]ncompatible shapes", _SPLIT_HINT)]
+
+
+_STEP_HINTS = [
+    (ValueError, "No gradients provided",
+     "Compute the logits and the loss inside `with tf.GradientTape() as tape:` and take "
+     "tape.gradient(loss, head_variables + base_variables)."),
+    (ValueError, "Unknown variable|can only be called for the variables it was originally built",
+     "Each optimizer must always update the same variables: head_optimizer the head's, base_optimizer the base's."),
+    (ValueError, "[Ss]hape|incompatible", _SPLIT_HINT),
+    (AttributeError, "numpy",
+     "The step runs compiled (inside tf.function) during training: return the tensors, without .numpy() or float()."),
+]
+
+
+class _RecordTraining:
+    """Remembers the ``training`` argument a model was called with."""
+
+    def __init__(self, model):
+        self.model = model
+        self.training = []
+
+    def __call__(self, images, training=None, **kwargs):
+        self.training.append(training)
+        return self.model(images, training=training, **kwargs)
+
+
+def _tiny_logits_model(seed: int = 11):
+    """Images -> logits of 3 classes: a small base (a convolution) and a head (new_fc), fixed weights."""
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3))
+    features = keras.layers.Conv2D(4, 3, activation="tanh", name="conv_a")(inputs)
+    features = keras.layers.Conv2D(5, 3, activation="tanh", name="conv_b")(features)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    logits = keras.layers.Dense(3, name="new_fc")(pooled)
+    model = keras.Model(inputs, logits)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0.0, 0.7, w.shape).astype("float32") for w in model.get_weights()])
+    base = model.get_layer("conv_a").trainable_variables + model.get_layer("conv_b").trainable_variables
+    return model, model.get_layer("new_fc").trainable_variables, base
+
+
+def _cross_entropy(logits, labels, *, from_logits: bool = True) -> float:
+    import keras
+
+    return float(keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, logits))
+
+
+def _explain_rates(rates: dict, head_rate: float, base_rate: float, batch: int) -> None:
+    """Name the slip from how far each part moved per unit of the true gradient (its effective learning rate)."""
+    expected = {"head": head_rate, "base": base_rate}
+    optimizer = {"head": "head_optimizer (10x)", "base": "base_optimizer (1x)"}
+    label = {"head": "the head (new_fc)", "base": "the base"}
+
+    def near(value, target):
+        return value is not None and abs(value - target) <= 1e-3 * max(abs(target), 1e-3)
+
+    if all(near(rates[part], expected[part]) for part in rates):
+        return
+    if near(rates["head"], base_rate) and near(rates["base"], head_rate):
+        raise ExerciseIncorrect(
+            "The optimizers are swapped: head_optimizer (10x) must update head_variables, base_optimizer the base_variables."
+        )
+    for part in ("head", "base"):
+        rate, other = rates[part], expected["base" if part == "head" else "head"]
+        if near(rate, expected[part]):
+            continue
+        if rate is not None and abs(rate) < 1e-9:
+            raise ExerciseIncorrect(f"{label[part].capitalize()} did not move: apply its gradients with {optimizer[part]}.")
+        if near(rate, -expected[part]) or near(rate, -other):
+            raise ExerciseIncorrect(
+                f"{label[part].capitalize()} moved UP the gradient: pass the gradients themselves to optimizer.apply; "
+                "the optimizer subtracts them."
+            )
+        if near(rate, other):
+            raise ExerciseIncorrect(
+                f"{label[part].capitalize()} moved at the other part's learning rate: its gradients go to {optimizer[part]}."
+            )
+        if near(rate, expected[part] * batch):
+            raise ExerciseIncorrect(f"The steps are {batch}x too large for {batch} photos: use the mean loss, not the sum.")
+    raise ExerciseIncorrect(
+        "After one step the weights differ from one SGD step with one gradient of the mean cross-entropy (new_fc at "
+        "head_optimizer's rate, the base at base_optimizer's). Take ONE tape.gradient for head_variables + "
+        "base_variables and give each optimizer its part: gradients[:len(head_variables)] and the rest."
+    )
+
+
+def check_train_step(student_step: Callable) -> None:
+    """Lesson 07: ``train_step(model, images, labels, head_variables, base_variables, head_optimizer,
+    base_optimizer)`` must do what ``training.two_rate_step`` does: the mean cross-entropy of the
+    logits (``from_logits=True``, model called with ``training=True``), ONE gradient for all the
+    variables, the head's part applied by ``head_optimizer`` and the base's by ``base_optimizer``;
+    it returns ``(loss, logits)`` and also runs compiled (``tf.function``), as training runs it.
+    """
+    import keras
+    import tensorflow as tf
+
+    images = np.random.default_rng(12).uniform(-1, 1, (4, 9, 9, 3)).astype("float32")
+    labels = np.array([0, 2, 1, 2])
+    head_rate, base_rate = 0.5, 0.05
+    model, head_variables, base_variables = _tiny_logits_model()
+    variables = head_variables + base_variables
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)
+        loss_tensor = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    gradients = [g.numpy() for g in tape.gradient(loss_tensor, variables)]
+    expected_loss = float(loss_tensor)
+    before = [v.numpy().copy() for v in variables]
+    heads = len(head_variables)
+
+    recorder = _RecordTraining(model)
+    answer = call_student(student_step, recorder, tf.constant(images), tf.constant(labels), head_variables, base_variables,
+                          keras.optimizers.SGD(head_rate), keras.optimizers.SGD(base_rate), hints=_step_hints())  # fmt: skip
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise ExerciseIncorrect(
+            f"train_step returned {type(answer).__name__}; return the pair (loss, logits): training reports the "
+            "loss and computes the accuracy from the logits."
+        )
+    loss, returned_logits = answer
+    if np.ndim(loss) != 0:
+        raise ExerciseIncorrect(f"The loss has shape {np.shape(loss)}; it must be one number: the MEAN cross-entropy of the batch.")
+    if not any(flag is True for flag in recorder.training):
+        raise ExerciseIncorrect(
+            "The model was not called with training=True: call model(images, training=True) so that dropout is on while training."
+        )
+    assert_close(np.asarray(returned_logits), np.asarray(logits), "the logits returned", atol=1e-5)
+    if abs(float(loss) - _cross_entropy(logits, labels, from_logits=False)) < 1e-5 and abs(float(loss) - expected_loss) > 1e-4:
+        raise ExerciseIncorrect(
+            "The loss treats the logits as probabilities: new_fc outputs logits, so use "
+            "keras.losses.SparseCategoricalCrossentropy(from_logits=True)."
+        )
+    if abs(float(loss) - expected_loss * len(labels)) < 1e-4:
+        raise ExerciseIncorrect("The loss is the SUM over the batch; use the mean (SparseCategoricalCrossentropy does it).")
+    assert_close(float(loss), expected_loss, "the loss (mean cross-entropy of the logits, before the step)", atol=1e-4)
+    moved = [v.numpy() for v in variables]
+    rates = {}
+    for part, lo, hi in (("head", 0, heads), ("base", heads, len(variables))):
+        update = np.concatenate([(before[i] - moved[i]).ravel() for i in range(lo, hi)])
+        gradient = np.concatenate([gradients[i].ravel() for i in range(lo, hi)])
+        rate = float(update @ gradient / (gradient @ gradient))
+        proportional = np.allclose(update, rate * gradient, atol=1e-5 + 1e-3 * np.abs(update).max())
+        rates[part] = rate if proportional else None
+    _explain_rates(rates, head_rate, base_rate, len(labels))
+    # Training runs the step compiled: it must work inside tf.function too (two steps, with momentum).
+    compiled_model, compiled_head, compiled_base = _tiny_logits_model()
+    reference_model, reference_head, reference_base = _tiny_logits_model()
+    optimizers = [keras.optimizers.SGD(head_rate, momentum=0.9), keras.optimizers.SGD(base_rate, momentum=0.9)]
+    reference_optimizers = [keras.optimizers.SGD(head_rate, momentum=0.9), keras.optimizers.SGD(base_rate, momentum=0.9)]
+    from course_lib import training
+
+    compiled = tf.function(lambda x, y: student_step(compiled_model, x, y, compiled_head, compiled_base, *optimizers),
+                           autograph=False)  # as training.Trainer compiles it
+    for _ in range(2):
+        try:
+            compiled(tf.constant(images), tf.constant(labels))
+        except Exception as error:  # noqa: BLE001 - any failure of the compiled step is reported
+            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+            raise ExerciseIncorrect(
+                f"train_step works eagerly but fails compiled (training runs it inside tf.function): "
+                f"{type(error).__name__}: {lines[-1][:160] if lines else ''}. Keep everything a tensor: no "
+                ".numpy() or float() inside the step."
+            ) from None
+        training.two_rate_step(reference_model, tf.constant(images), tf.constant(labels), reference_head, reference_base,
+                               *reference_optimizers)  # fmt: skip
+    for mine, theirs in zip(compiled_head + compiled_base, reference_head + reference_base):
+        assert_close(mine.numpy(), theirs.numpy(), "the weights after two compiled steps with momentum", atol=1e-5)
+    passed("train_step takes one gradient and lets head_optimizer move new_fc and base_optimizer the base.")
