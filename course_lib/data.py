@@ -511,7 +511,7 @@ def split_each_label(
     """Split every class at random into a training and a validation part (``splitEachLabel``).
 
     Each class is split on its own (stratified), so both parts keep the class balance; the same
-    seed always gives the same split, so lesson 08 can rebuild lesson 07's validation photos.
+    seed always gives the same split, so lesson 08 can rebuild lesson 07's validation and test photos.
 
     Args:
         dataset: from :func:`image_folder`.

@@ -280,6 +280,11 @@ def test_student_lesson_has_open_exercises_and_no_solutions_or_outputs(lesson, s
         # Pasting the solution back gives the lesson's own cell, which nbval runs against its check.
         assert make_student.restore_solution(cell.source, exercise.solution_source) == exercise.solution_source
     for index, cell in enumerate(student.cells):
+        original_cell = original.cells[index]
+        if "answers" in original_cell.metadata.get("tags", []):
+            assert cell.source == make_student.ANSWERS_PLACEHOLDER, "the answers are hidden from students"
+        if original_cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            assert cell.source == "", "speaker notes stay in the instructor's edition"
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
             if index not in {exercise.cell_index for exercise in exercises}:

@@ -6,7 +6,8 @@ between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is replaced by one line,
 The instruction is the exercise cell's first line, ``# Exercise: <instruction>``. Check cells stay,
 so a student who runs the notebook stops at the first exercise with a message naming it, and sees
 "Correct: ..." once the exercise is done. Cells tagged ``answers`` (the answers to "Check your
-understanding") become one line saying where the answers are. All outputs are removed.
+understanding") become one line saying where the answers are, and speaker notes are emptied. All
+outputs are removed.
 
 A student's copy is never overwritten once edited. Each written copy's SHA-256 is recorded in
 ``student/.written.json``; a copy whose bytes match none of the recorded versions has been edited,
@@ -227,6 +228,8 @@ def student_notebook(notebook: nbformat.NotebookNode, *, name: str = "the notebo
         if ANSWERS_TAG in cell.metadata.get("tags", []):
             cell.source = ANSWERS_PLACEHOLDER
             cell.metadata["tags"] = [tag for tag in cell.metadata["tags"] if tag != ANSWERS_TAG]
+        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            cell.source = ""  # the instructor's speaker notes: not for the student's copy (cells keep their places)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

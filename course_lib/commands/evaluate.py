@@ -1,7 +1,7 @@
 """Evaluate a saved classifier on a folder of class sub-folders: accuracy, per class, confusion matrix.
 
 Classes are matched by name, so the folder may list them in any order or hold only some of them.
-Photos the classifier was trained on (recorded in the .keras file) are left out unless
+Photos the classifier was trained or validated on (recorded in the .keras file) are left out unless
 --include-training is given, so the figures are about photos the model has not seen.
 
 Examples:
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder with one sub-folder of photos per class")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of text")
     parser.add_argument("--include-training", action="store_true",
-                        help="also evaluate photos the classifier was trained on (inflates the accuracy)")
+                        help="also evaluate photos the classifier was trained or validated on (inflates the accuracy)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.include_training:
         fair = metrics.unseen(dataset, info)
         if len(fair) < len(dataset):
-            note = f"{len(fair)} photos ({len(dataset) - len(fair)} left out: the classifier was trained on them)"
+            note = f"{len(fair)} photos ({len(dataset) - len(fair)} left out: the classifier was trained or validated on them)"
         dataset = fair
     previous = warnings.showwarning
     warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
