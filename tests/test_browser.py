@@ -238,7 +238,11 @@ CELL_STATES = """() => {
 PICTURE_UNDER_LABEL = """(root, label) => {
   for (const box of root.querySelectorAll('.widget-vbox')) {
     const parts = Array.from(box.children);
-    if (parts.length === 2 && parts[0].innerText.trim() === label && parts[1].tagName === 'IMG') return parts[1];
+    // The label first, then the picture (the dream's box also holds a line shown until the first Run).
+    if (parts.length >= 2 && parts[0].innerText.trim() === label) {
+      const picture = parts.find(part => part.tagName === 'IMG');
+      if (picture) return picture;
+    }
   }
   return null;
 }"""
