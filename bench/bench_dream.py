@@ -14,6 +14,14 @@ Usage:
     python bench/bench_dream.py                     # InceptionV3 mixed3+mixed5 (random weights), 500 px
     python bench/bench_dream.py --backbone dog_breeds
     python -m course_lib bench                      # the same, through the course's command line
+    python -m course_lib bench --backbone dog_breeds --rounds 5 \
+        --variants tutorial,course_lib,course_lib_neither,course_lib_fold_only,course_lib_gradients_only,course_lib_both
+
+The ``course_lib_*`` lever variants (see ``VARIANTS``) pass ``course_lib.dream_graph.loss_function``'s
+keyword arguments and run the tutorial's own loop, so they differ from "tutorial" only in the graph
+that computes the loss and its gradient. Set ``TF_ENABLE_ONEDNN_OPTS=0`` to time TensorFlow's Eigen
+kernels (what an AVX2-only CPU such as an AMD EPYC runs) instead of oneDNN's. The last lines say
+which form of strided convolutions' input gradient ``dream_graph`` chose on this machine.
 
 InceptionV3's ImageNet weights are not needed to time it: the work per step does not depend on the
 weight values, so ``weights=None`` is used when the ImageNet file is not in the Keras cache.
@@ -179,44 +187,64 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-#: course_lib's engine with one lever or another switched off, to measure what each one brings.
+#: course_lib's engine with one lever or another changed, to measure what each one brings. The
+#: ``LeverDeepDream`` ones run the tutorial's own octave loop and step with dream_graph's loss
+#: function, so against "tutorial" they differ in nothing but the graph computing loss and gradient.
 VARIANTS = {
     "course_lib_float32": {"precision": "float32"},
     "course_lib_unoptimized": {"optimize": False},
-    "course_lib_fold_only": {"fold_batch_norm": True, "forward_conv_gradients": False, "precision": "float32"},
-    "course_lib_gradients_only": {"fold_batch_norm": False, "forward_conv_gradients": True, "precision": "float32"},
-    "course_lib_xla": {"jit_compile": True},
+    "course_lib_neither": {"fold_batch_norm": False, "forward_conv_gradients": False},
+    "course_lib_fold_only": {"fold_batch_norm": True, "forward_conv_gradients": False},
+    "course_lib_gradients_only": {"fold_batch_norm": False, "forward_conv_gradients": True},
+    "course_lib_both": {"fold_batch_norm": True, "forward_conv_gradients": True},
+    "course_lib_xla": {"fold_batch_norm": True, "forward_conv_gradients": True, "jit_compile": True},
 }
 
 
-def _engine_with(dream_model, optimize=True, fold_batch_norm=True, forward_conv_gradients=True, jit_compile=False,
-                 precision="auto"):
-    from course_lib import dream, dream_graph
+class LeverDeepDream(tf.Module):
+    """The tutorial's ``DeepDream`` module with the loss and gradient of ``dream_graph.loss_function``.
 
-    saved = dream_graph.FOLD_BATCH_NORM, dream_graph.FORWARD_CONV_GRADIENTS
-    dream_graph.FOLD_BATCH_NORM, dream_graph.FORWARD_CONV_GRADIENTS = fold_batch_norm, forward_conv_gradients
-    try:
-        engine_class = _xla_engine_class() if jit_compile else dream.DeepDream
-        engine = engine_class(dream_model, optimize=optimize, precision=precision)
-    finally:
-        dream_graph.FOLD_BATCH_NORM, dream_graph.FORWARD_CONV_GRADIENTS = saved
-    return engine
+    The levers are ``dream_graph.loss_function``'s arguments; float32 unless ``precision`` says
+    otherwise. ``jit_compile=True`` compiles the whole step loop with XLA.
+    """
+
+    def __init__(self, model, *, precision="float32", jit_compile=False, **levers):
+        from course_lib import dream_graph
+
+        fast = dream_graph.loss_function(model, precision=precision, **levers)
+        if fast is None:
+            raise ValueError(f"dream_graph does not rebuild {model.name}")
+        self.loss_fn, self.precision = fast
+        signature = (tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32),
+                     tf.TensorSpec([], tf.float32))
+        self.run = tf.function(self._steps, input_signature=signature, jit_compile=jit_compile)
+
+    def _steps(self, img, steps, step_size):
+        loss = tf.constant(0.0)
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(img)
+                loss = self.loss_fn(img)
+            gradients = tape.gradient(loss, img)
+            gradients /= tf.math.reduce_std(gradients) + 1e-8
+            img = tf.clip_by_value(img + gradients * step_size, -1, 1)
+        return loss, img
+
+    def __call__(self, img, steps, step_size):
+        return self.run(img, steps, step_size)
 
 
-def _xla_engine_class():
-    """course_lib's engine with its whole step loop compiled by XLA (``jit_compile=True``)."""
+def _engine(dream_model, variant: str):
     from course_lib import dream
 
-    class XlaDeepDream(dream.DeepDream):
-        @tf.function(
-            input_signature=(tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32),
-                             tf.TensorSpec([], tf.float32)),
-            jit_compile=True,
-        )
-        def __call__(self, img, steps, step_size):
-            return dream.DeepDream.__call__.python_function(self, img, steps, step_size)
+    flags = VARIANTS[variant]
+    if "optimize" in flags or set(flags) == {"precision"}:
+        return dream.DeepDream(dream_model, **flags)  # course_lib's own engine, public arguments
+    return LeverDeepDream(dream_model, **flags)
 
-    return XlaDeepDream
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,15 +267,16 @@ def run(args: argparse.Namespace) -> int:
 
     implementations = {
         "tutorial": lambda engine: tutorial_octaves(engine, original_img, args.steps_per_octave, octaves),
-        "course_lib": lambda engine: dream.run_deep_dream_with_octaves(
-            original_img, engine, args.steps_per_octave, 0.01, octaves, show_progress=False),
+        "course_lib": lambda engine: dream.run_deep_dream(
+            original_img, engine, args.steps_per_octave, 0.01, octaves=octaves, show_progress=False),
     }
-    for variant in VARIANTS:
-        implementations[variant] = implementations["course_lib"]
+    for variant in VARIANTS:  # the levers' variants run the tutorial's loop: only the graph differs
+        lever = variant not in ("course_lib_float32", "course_lib_unoptimized")
+        implementations[variant] = implementations["tutorial" if lever else "course_lib"]
     engines = {
         "tutorial": lambda: DeepDream(dream_model),
         "course_lib": lambda: dream.DeepDream(dream_model),
-        **{variant: (lambda flags=flags: _engine_with(dream_model, **flags)) for variant, flags in VARIANTS.items()},
+        **{variant: (lambda variant=variant: _engine(dream_model, variant)) for variant in VARIANTS},
     }
 
     print(f"model: {description}")
@@ -277,17 +306,28 @@ def run(args: argparse.Namespace) -> int:
     rates = {name: steps * len(times) / sum(times) for name, times in seconds.items()}
     cpu_rates = {name: steps * len(times) / sum(times) for name, times in cpu_seconds.items()}
     print()
-    print("steps/s: per second of wall-clock time; steps/cpu-s: per second of this process's CPU time")
-    print("(the second is steadier when other programs share the CPU)")
+    print("steps/s: per second of wall-clock time over all rounds; steps/cpu-s: per second of this process's")
+    print("CPU time (steadier when other programs share the CPU); dream s: median and range over the rounds.")
+    print(f"{'implementation':26s} {'steps/s':>8s} {'ms/step':>8s} {'steps/cpu-s':>12s} {'dream s':>8s} {'range':>11s}")
     for name in chosen:
-        median = statistics.median(seconds[name])
-        print(f"{name:26s} {rates[name]:6.2f} steps/s ({1000 / rates[name]:6.1f} ms/step, median dream "
-              f"{median:6.2f} s)   {cpu_rates[name]:6.2f} steps/cpu-s")
+        print(f"{name:26s} {rates[name]:8.2f} {1000 / rates[name]:8.1f} {cpu_rates[name]:12.2f} "
+              f"{statistics.median(seconds[name]):8.2f} {_spread(seconds[name]):>11s}")
     if "tutorial" in rates:
+        print()
         for name in chosen:
             if name != "tutorial":
+                per_round = [t / c for t, c in zip(seconds["tutorial"], seconds[name])]
                 print(f"ratio {name} / tutorial: {rates[name] / rates['tutorial']:.2f}x "
-                      f"(by CPU time {cpu_rates[name] / cpu_rates['tutorial']:.2f}x)")
+                      f"(by CPU time {cpu_rates[name] / cpu_rates['tutorial']:.2f}x; per round median "
+                      f"{statistics.median(per_round):.2f}x, range {_spread(per_round)})")
+    from course_lib import dream_graph
+
+    choices = dream_graph.strided_gradient_choices()
+    if choices:
+        print(f"\nstrided convolutions' input gradients on this machine ({dream_graph.machine()}), "
+              f"cached in {dream_graph.choices_path()}:")
+        for signature, form in sorted(choices.items()):
+            print(f"  {form:10s} {signature}")
     return 0
 
 

@@ -40,9 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps per octave for both implementations (the tutorial uses 50; default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per implementation (default 3)")
     parser.add_argument("--variants", default="tutorial,course_lib",
-                        help="comma-separated implementations: tutorial, course_lib, or course_lib with one "
-                             "lever changed: course_lib_float32, course_lib_unoptimized, course_lib_fold_only, "
-                             "course_lib_gradients_only, course_lib_xla (default: tutorial,course_lib)")
+                        help="comma-separated implementations: tutorial, course_lib, or course_lib with its "
+                             "levers changed: course_lib_float32, course_lib_unoptimized, and, in the tutorial's "
+                             "own loop, course_lib_neither, course_lib_fold_only, course_lib_gradients_only, "
+                             "course_lib_both, course_lib_xla (default: tutorial,course_lib)")
     parser.add_argument("--threads", default="", help="intra,inter op threads, e.g. 2,1 (default: TensorFlow's)")
 
 

@@ -1,0 +1,24 @@
+"""The benchmark command still runs both implementations side by side (a smoke test at a tiny size)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bench_compares_the_tutorial_and_course_lib_and_prints_a_ratio():
+    result = subprocess.run(
+        [sys.executable, "-m", "course_lib", "bench", "--backbone", "dog_breeds", "--size", "100",
+         "--steps-per-octave", "1", "--rounds", "1"],
+        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = {name: float(rate) for name, rate in re.findall(r"^(tutorial|course_lib)\s+([\d.]+)", result.stdout, re.M)}
+    assert set(rows) == {"tutorial", "course_lib"} and all(rate > 0 for rate in rows.values())
+    assert re.search(r"ratio course_lib / tutorial: [\d.]+x", result.stdout)
