@@ -21,7 +21,7 @@ The ``course_lib_*`` lever variants (see ``VARIANTS``) pass ``course_lib.dream_g
 keyword arguments and run the tutorial's own loop, so they differ from "tutorial" only in the graph
 that computes the loss and its gradient. Set ``TF_ENABLE_ONEDNN_OPTS=0`` to time TensorFlow's Eigen
 kernels (what an AVX2-only CPU such as an AMD EPYC runs) instead of oneDNN's. The last lines say
-which form of strided convolutions' input gradient ``dream_graph`` chose on this machine.
+which form of strided convolutions' input gradient ``strided_gradients`` chose on this machine.
 
 InceptionV3's ImageNet weights are not needed to time it: the work per step does not depend on the
 weight values, so ``weights=None`` is used when the ImageNet file is not in the Keras cache.
@@ -320,12 +320,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"ratio {name} / tutorial: {rates[name] / rates['tutorial']:.2f}x "
                       f"(by CPU time {cpu_rates[name] / cpu_rates['tutorial']:.2f}x; per round median "
                       f"{statistics.median(per_round):.2f}x, range {_spread(per_round)})")
-    from course_lib import dream_graph
+    from course_lib import strided_gradients
 
-    choices = dream_graph.strided_gradient_choices()
+    choices = strided_gradients.strided_gradient_choices()
     if choices:
-        print(f"\nstrided convolutions' input gradients on this machine ({dream_graph.machine()}), "
-              f"cached in {dream_graph.choices_path()}:")
+        print(f"\nstrided convolutions' input gradients on this machine ({strided_gradients.machine()}), "
+              f"cached in {strided_gradients.choices_path()}:")
         for signature, form in sorted(choices.items()):
             print(f"  {form:10s} {signature}")
     return 0

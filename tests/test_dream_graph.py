@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import dream_graph
+from course_lib import conv_units, dream_graph, strided_gradients
 
 pytestmark = pytest.mark.slow  # real (random-weight) networks run in most tests
 
-SOURCE = Path(dream_graph.__file__)
+SOURCES = [Path(module.__file__) for module in (dream_graph, conv_units, strided_gradients)]
 
 
 def randomise_batch_norms(model: keras.Model, seed: int = 0) -> keras.Model:
@@ -53,11 +53,11 @@ def inception() -> keras.Model:
 @pytest.fixture(autouse=True)
 def choices_in_tmp(course_settings):
     """Every test times strided gradients afresh and caches them in its own tmp folder."""
-    saved = dict(dream_graph._CHOICES), dict(dream_graph._USED)
-    dream_graph._CHOICES.clear()
-    dream_graph._USED.clear()
+    saved = dict(strided_gradients._CHOICES), dict(strided_gradients._USED)
+    strided_gradients._CHOICES.clear()
+    strided_gradients._USED.clear()
     yield
-    for kept, now in zip(saved, (dream_graph._CHOICES, dream_graph._USED)):
+    for kept, now in zip(saved, (strided_gradients._CHOICES, strided_gradients._USED)):
         now.clear()
         now.update(kept)
 
@@ -112,14 +112,15 @@ LEVERS = [
 # --- public Keras means only ------------------------------------------------------------------------
 
 
-def test_the_module_reads_no_private_attribute_of_anything():
+@pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.name)
+def test_the_engine_reads_no_private_attribute_of_anything(source):
     """No ``x._name`` anywhere: Keras' private attributes (_keras_history, _inbound_nodes) change between versions."""
-    tree = ast.parse(SOURCE.read_text())
+    tree = ast.parse(source.read_text())
     private = sorted({node.attr for node in ast.walk(tree)
                       if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.endswith("__")})
     assert private == []
-    assert not re.search(r"\._[a-z]", SOURCE.read_text())
-    assert "_keras_history" not in SOURCE.read_text() and "_inbound_nodes" not in SOURCE.read_text()
+    assert not re.search(r"\._[a-z]", source.read_text())
+    assert "_keras_history" not in source.read_text() and "_inbound_nodes" not in source.read_text()
 
 
 def test_the_levers_are_arguments_not_module_globals():
@@ -206,7 +207,7 @@ def spec(kernel_shape, stride, padding, pads=((0, 0), (0, 0)), depthwise=False, 
     rng = np.random.default_rng(seed)
     kernel = rng.normal(size=kernel_shape).astype(np.float32)
     channels = kernel_shape[2] if depthwise else kernel_shape[3]
-    return dream_graph._ConvSpec(depthwise, kernel, np.zeros(channels, np.float32), stride, padding, pads, "linear")
+    return conv_units.ConvSpec(depthwise, kernel, np.zeros(channels, np.float32), stride, padding, pads, "linear")
 
 
 def tape_input_gradient(conv_spec, x, dy):
@@ -252,7 +253,7 @@ def test_every_input_gradient_form_equals_the_tapes(case, form, size):
     _, y_shape = tape_input_gradient(conv_spec, x, None)
     dy = tf.random.stateless_normal(y_shape, seed=(3, 4))
     expected, _ = tape_input_gradient(conv_spec, x, dy)
-    gradient = tf.function(dream_graph._input_gradient(conv_spec, tf.float32, form))
+    gradient = tf.function(conv_units.input_gradient(conv_spec, tf.float32, form))
     np.testing.assert_allclose(gradient(dy, tf.shape(x)).numpy(), expected, atol=2e-5 * np.abs(expected).max())
 
 
@@ -265,7 +266,7 @@ def test_an_explicit_padding_runs_as_same_or_valid_where_it_equals_one(pads, exp
     (0, 1), an even side with an odd one is VALID plus the last row (3) or column (4)."""
     conv_spec = spec((3, 3, 4, 1), 2, "EXPLICIT", pads, depthwise=True)
     for (height, width), case in expected.items():
-        assert int(dream_graph._padding_case(conv_spec, tf.constant([1, height, width, 4]))) == case
+        assert int(conv_units.padding_case(conv_spec, tf.constant([1, height, width, 4]))) == case
 
 
 # --- the per-machine choice ---------------------------------------------------------------------------
@@ -283,23 +284,23 @@ def test_strided_gradients_are_timed_once_cached_and_reported(capsys, monkeypatc
     model = small_strided_model()
     assert dream_graph.loss_function(model, precision="float32") is not None
     report = capsys.readouterr().err
-    assert "dream_graph: timed strided convolutions' input gradients" in report and "conv2d" in report
-    choices = dream_graph.strided_gradient_choices()
+    assert "strided_gradients: timed strided convolutions' input gradients" in report and "conv2d" in report
+    choices = strided_gradients.strided_gradient_choices()
     assert len(choices) == 1 and set(choices.values()) <= {"polyphase", "tensorflow"}
     import json
 
-    stored = json.loads(dream_graph.choices_path().read_text())
-    assert stored[dream_graph.machine()] == choices == dream_graph._CHOICES
+    stored = json.loads(strided_gradients.choices_path().read_text())
+    assert stored[strided_gradients.machine()] == choices == strided_gradients._CHOICES
 
     def no_timing(*args, **kwargs):
         raise AssertionError("timed again")
 
-    monkeypatch.setattr(dream_graph, "_time_forms", no_timing)
+    monkeypatch.setattr(strided_gradients, "_time_forms", no_timing)
     dream_graph.loss_function(model, precision="float32")  # in memory
-    dream_graph._CHOICES.clear()
+    strided_gradients._CHOICES.clear()
     graph = dream_graph.DreamGraph(model)  # from the JSON file, as a new process would
     assert capsys.readouterr().err == ""
-    forms = [unit.gradient_form for _, unit, _, _ in graph.steps if isinstance(unit, dream_graph._ConvUnit)]
+    forms = [unit.gradient_form for _, unit, _, _ in graph.steps if isinstance(unit, conv_units.ConvUnit)]
     assert forms[0] == next(iter(choices.values())) and forms[1] == "default"
 
 
@@ -309,9 +310,9 @@ def test_the_choice_is_what_makes_the_graph(monkeypatch):
     img = image(45, 38)
     results = {}
     for winner in ("polyphase", "tensorflow"):
-        dream_graph._CHOICES.clear()
-        dream_graph.choices_path().unlink(missing_ok=True)
-        monkeypatch.setattr(dream_graph, "_time_forms", lambda *args, winner=winner, **kwargs: {
+        strided_gradients._CHOICES.clear()
+        strided_gradients.choices_path().unlink(missing_ok=True)
+        monkeypatch.setattr(strided_gradients, "_time_forms", lambda *args, winner=winner, **kwargs: {
             "polyphase": 1.0 if winner == "polyphase" else 2.0, "tensorflow": 2.0 if winner == "polyphase" else 1.0})
         graph = dream_graph.DreamGraph(model)
         assert graph.steps[0][1].gradient_form == winner
@@ -325,7 +326,7 @@ def test_a_read_only_cache_folder_does_not_stop_the_dream(course_settings, tmp_p
     blocker.write_text("a file where the cache folder should be")
     course_settings(cache_dir=blocker / "cache")
     assert dream_graph.loss_function(small_strided_model(), precision="float32") is not None
-    assert dream_graph.strided_gradient_choices()  # kept in memory
+    assert strided_gradients.strided_gradient_choices()  # kept in memory
 
 
 # --- what it does not rebuild ------------------------------------------------------------------------

@@ -9,18 +9,9 @@ MODULES = sorted(COURSE_LIB.rglob("*.py"))
 MAX_LINES = 620  # "about 600"
 
 
-#: Modules known to be over the limit, with what is still to do; each must stay listed only while it is over.
-KNOWN_OVERSIZE = {
-    "dream_graph.py": "move the per-machine choice of strided-gradient forms into a module of its own (issue 10)",
-}
-
-
 def test_no_module_is_over_about_600_lines():
     long = {str(p.relative_to(COURSE_LIB)): n for p in MODULES if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    unexpected = {name: n for name, n in long.items() if name not in KNOWN_OVERSIZE}
-    assert not unexpected, f"split these modules by idea (docs/MODULES.md): {unexpected}"
-    fixed = sorted(set(KNOWN_OVERSIZE) - set(long))
-    assert not fixed, f"{fixed} are no longer over {MAX_LINES} lines: remove them from KNOWN_OVERSIZE"
+    assert not long, f"split these modules by idea (docs/MODULES.md): {long}"
 
 
 def test_no_private_keras_or_tensorflow_attribute_is_used():
