@@ -76,8 +76,8 @@ def loss_function(
         model: a functional Keras feature extractor (image batch in, one or more activations out).
         layer_weights: optional weight per output (already validated by the caller).
         precision: ``"float32"`` (the Keras model's numbers), ``"bfloat16"`` (weights and
-            activations in bfloat16, the loss in float32: about 2.5x faster on CPUs with AMX, with
-            gradients within a few per cent of float32), or ``"auto"`` (see :func:`fast_precision`).
+            activations in bfloat16, the loss in float32: faster on CPUs with AMX, with gradients
+            within a few per cent of float32), or ``"auto"`` (see :func:`fast_precision`).
         fold_batch_norm: fold each batch norm into the convolution before it.
         forward_conv_gradients: compute convolutions' input gradients in this module's forms
             (forward convolutions; strided ones chosen per machine); ``False`` leaves them to
@@ -112,17 +112,20 @@ def loss_function(
 
 
 def cpu_has_fast_bfloat16() -> bool:
-    """True when the CPU multiplies bfloat16 matrices in hardware (Intel AMX), read from /proc/cpuinfo."""
-    return "amx_bf16" in cpuinfo("flags").split()
+    """True when the CPU multiplies bfloat16 matrices in hardware (Intel AMX) and TensorFlow uses oneDNN,
+    whose kernels use it (``TF_ENABLE_ONEDNN_OPTS=0`` selects Eigen's, which emulate bfloat16 slowly)."""
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+    return onednn and "amx_bf16" in cpuinfo("flags").split()
 
 
 def fast_precision(model: keras.Model) -> str:
     """The precision ``"auto"`` picks: ``"bfloat16"`` where it is measurably faster, else ``"float32"``.
 
     Measured with ``bench/bench_dream.py`` on a 2-core Xeon with AMX: InceptionV3 to mixed5 runs
-    about 2.5x faster in bfloat16. MobileNetV2 (the dog model) runs *slower* in bfloat16 (its
-    depthwise convolutions have no fast bfloat16 kernel), and CPUs without AMX emulate bfloat16
-    slowly. So: bfloat16 only for networks without depthwise convolutions, on CPUs with AMX.
+    about 1.6x faster in bfloat16 than in float32 with oneDNN's kernels. MobileNetV2 (the dog model)
+    runs *slower* in bfloat16 (its depthwise convolutions have no fast bfloat16 kernel), and so does
+    everything on CPUs without AMX or with Eigen's kernels. So: bfloat16 only for networks without
+    depthwise convolutions, on CPUs with AMX, with oneDNN.
     """
     has_depthwise = any(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in model.layers)
     return "bfloat16" if cpu_has_fast_bfloat16() and not has_depthwise else "float32"

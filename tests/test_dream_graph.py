@@ -358,3 +358,21 @@ def test_a_layer_used_twice_is_rebuilt_for_each_call():
 def test_unknown_precision_is_refused(mobilenet):
     with pytest.raises(ValueError, match="precision must be one of"):
         dream_graph.loss_function(mobilenet, precision="float16")
+
+
+@pytest.mark.parametrize("onednn, flags, expected", [
+    (None, "fpu avx2 amx_bf16 amx_tile", "bfloat16"),   # oneDNN is TensorFlow's default on x86
+    ("1", "fpu avx2 amx_bf16 amx_tile", "bfloat16"),
+    ("0", "fpu avx2 amx_bf16 amx_tile", "float32"),     # Eigen's kernels emulate bfloat16: slower
+    ("false", "fpu avx2 amx_bf16 amx_tile", "float32"),
+    (None, "fpu avx2 fma", "float32"),                  # no AMX, e.g. an AMD EPYC
+])
+def test_auto_precision_picks_bfloat16_only_with_amx_and_onednn(inception, mobilenet, monkeypatch, onednn, flags,
+                                                                  expected):
+    if onednn is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    monkeypatch.setattr(dream_graph, "cpuinfo", lambda field: flags if field == "flags" else "")
+    assert dream_graph.fast_precision(inception) == expected
+    assert dream_graph.fast_precision(mobilenet) == "float32"  # depthwise convolutions: never bfloat16
