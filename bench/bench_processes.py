@@ -59,7 +59,8 @@ def timed(command: list[str]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photo", type=Path, help="photo to dream (default: scikit-image's coffee, 600x400)")
-    parser.add_argument("--backbone", default="dog_breeds", choices=["dog_breeds", "inception_v3", "mobilenet_v2"])
+    parser.add_argument("--backbone", default="dog_breeds", choices=["dog_breeds", "inception_v3", "mobilenet_v2"],
+                        help="the network (default dog_breeds; the others need their ImageNet weights in the Keras cache)")
     parser.add_argument("--steps", type=int, default=50, help="steps per octave (tutorial: 50)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each command, interleaved (default 3)")
     args = parser.parse_args(argv)
