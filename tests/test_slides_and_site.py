@@ -181,6 +181,17 @@ def test_site_index_shows_the_key_picture_as_a_small_thumbnail_and_what_the_less
     assert web_assets.remote_references(index) == []
 
 
+def test_an_animation_key_picture_gives_its_last_frame_the_dream_not_the_photo():
+    from course_lib import plots
+
+    frames = [np.full((60, 80, 3), value, np.uint8) for value in (10, 120, 240)]  # photo ... finished dream
+    cell = new_code_cell("")
+    cell.metadata["tags"] = ["key-picture"]
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": plots.animate(frames)._repr_html_()})]
+    picture = build_site.key_picture(nbformat.v4.new_notebook(cells=[cell]))
+    assert abs(int(np.asarray(picture)[30, 40].mean()) - 240) < 10
+
+
 def test_site_marks_a_failing_lesson_and_exits_1(tmp_path):
     notebook = tiny_lesson_with_a_widget()
     notebook.cells[3].source = "raise ValueError('broken on purpose')"

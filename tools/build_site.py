@@ -127,7 +127,10 @@ THUMB_WIDTH, THUMB_QUALITY = 480, 80
 
 
 def key_picture(notebook: nbformat.NotebookNode):
-    """The lesson's key picture as a PIL image: the tagged cell's last picture, else the lesson's last."""
+    """The lesson's key picture as a PIL image: the tagged cell's last picture, else the lesson's last.
+
+    For an animation (:func:`course_lib.plots.animate`), its last frame: the dream, not the photo.
+    """
     import base64
     import io
 
@@ -140,7 +143,7 @@ def key_picture(notebook: nbformat.NotebookNode):
             if "image/png" in data:
                 found.append(base64.b64decode(data["image/png"]))
             match = re.search(r'src="data:image/(?:webp|gif|png);base64,([A-Za-z0-9+/=]+)"', data.get("text/html", ""))
-            if match:  # an animation (plots.animate): its first frame
+            if match:  # an animation (plots.animate)
                 found.append(base64.b64decode(match.group(1)))
         return found
 
@@ -149,7 +152,10 @@ def key_picture(notebook: nbformat.NotebookNode):
     for cell in tagged + code[::-1]:
         found = pictures(cell)
         if found:
-            return PIL.Image.open(io.BytesIO(found[-1])).convert("RGB")
+            picture = PIL.Image.open(io.BytesIO(found[-1]))
+            if getattr(picture, "is_animated", False):
+                picture.seek(picture.n_frames - 1)  # the finished dream; the first frame is the photo
+            return picture.convert("RGB")
     return None
 
 
