@@ -17,29 +17,26 @@ its README) and prints one line saying so.
 from __future__ import annotations
 
 import difflib
-import gzip
 import os
-import re
 import shutil
-import tarfile
 import tempfile
 import urllib.parse
 import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from course_lib import config, files, images, validate
-from course_lib.downloads import DownloadError, OfflineError, download
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive holds a member that would land outside its folder (or a link or device)."""
-
+from course_lib.downloads import (
+    DownloadError,
+    OfflineError,
+    UnsafeArchiveError,
+    download,
+    extract_tar,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Sample photos
@@ -320,9 +317,8 @@ def _check_breed_folders(folder: Path, where: str) -> Path:
 def extract_breeds(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Extract an ImageWoof-style archive safely into ``target``, one folder per breed.
 
-    Every member is checked before anything is written: only folders and regular files, no
-    absolute paths, no ``..``, nothing that would land outside ``target`` (and tarfile's own
-    ``"data"`` filter checks again). Extraction happens in a temporary folder beside
+    Every member is checked before anything is written (see
+    :func:`course_lib.downloads.extract_tar`). Extraction happens in a temporary folder beside
     ``target`` that is renamed into place at the end, so ``target`` either appears complete or
     not at all. Folders named by an ImageWoof wnid (anywhere in the archive, e.g.
     ``imagewoof2-160/train/n02088364``) are merged into ``target/<breed>``; a file name that
@@ -347,16 +343,7 @@ def extract_breeds(archive: str | os.PathLike, target: str | os.PathLike) -> Pat
     try:
         raw = work / "archive"
         raw.mkdir()
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()
-                for member in members:
-                    _check_member(member, raw, archive)
-                tar.extractall(raw, members=members, filter="data")
-        except tarfile.FilterError as error:  # tarfile's own "data" filter caught what ours missed
-            raise UnsafeArchiveError(f"Refused to extract {archive.name}: {error}. Nothing was extracted.") from None
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-            raise DownloadError(f"{archive} is not a readable tar archive ({error}). Delete it and download it again.") from None
+        extract_tar(archive, raw)
         layout = work / "breeds"
         count = _lay_out_breeds(raw, layout)
         if count == 0:
@@ -372,24 +359,6 @@ def extract_breeds(archive: str | os.PathLike, target: str | os.PathLike) -> Pat
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
-
-
-def _check_member(member: tarfile.TarInfo, root: Path, archive: Path) -> None:
-    name = member.name
-    refuse = None
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        refuse = "has an absolute path"
-    elif ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        refuse = "climbs out with '..'"
-    elif not (member.isfile() or member.isdir()):
-        refuse = "is a link or a device, not a plain file or folder"
-    elif not (root / name).resolve().is_relative_to(root.resolve()):
-        refuse = "would land outside the target folder"
-    if refuse:
-        raise UnsafeArchiveError(
-            f"Refused to extract {archive.name}: its member {name!r} {refuse}. Nothing was extracted. "
-            "The archive is damaged or malicious; delete it and download it again from the official URL."
-        )
 
 
 def _lay_out_breeds(raw: Path, layout: Path) -> int:

@@ -1,22 +1,27 @@
-"""Verified, atomic downloads: the one way the course fetches a file from the internet.
+"""Verified, atomic downloads (the one way the course fetches a file from the internet), and safe unpacking.
 
 A lesson must run the same on a laptop online, on a laptop on a train, and in CI with no
 internet at all. So every download goes through :func:`download`, which streams into a temporary
 file, checks the size and checksum, and only then renames the file into place: a broken
 connection or a tampered file leaves nothing behind. When the network cannot be used
 (``DEEPDREAM_OFFLINE=1``, or the server cannot be reached), an :class:`OfflineError` names the
-URL, the exact path to put the file at by hand, and what works offline instead.
+URL, the exact path to put the file at by hand, and what works offline instead. A downloaded
+archive is unpacked with :func:`extract_tar`, which refuses any member that would land outside
+its folder.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import os
 import re
+import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 from course_lib import config, files
 from course_lib.progress import Progress
@@ -28,6 +33,10 @@ class OfflineError(RuntimeError):
 
 class DownloadError(ValueError):
     """A download arrived but is not the expected file (HTTP error, wrong size or checksum)."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive holds a member that would land outside its folder (or a link or device)."""
 
 
 #: Seconds to wait for a server to answer (or for the next block of data) before giving up.
@@ -150,3 +159,51 @@ def cached_url(url: str, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     if path.is_file():
         return path
     return download(url, path, timeout=timeout)
+
+
+#: tarfile's extraction filters (PEP 706) arrived in Python 3.11.4; Debian 12's python3 is 3.11.2.
+_TAR_FILTERS = hasattr(tarfile, "data_filter")
+_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if _TAR_FILTERS else ()
+
+
+def extract_tar(archive: str | os.PathLike, folder: str | os.PathLike) -> None:
+    """Extract a ``.tgz`` / ``.tar`` archive into an existing ``folder``, refusing anything unsafe.
+
+    Every member is checked before anything is written: only folders and regular files, no
+    absolute paths, no ``..``, nothing that would land outside ``folder``, no set-uid or sticky
+    bits. Where Python has them, tarfile's own ``"data"`` filter checks again.
+
+    Raises:
+        UnsafeArchiveError: a member would escape ``folder``, or is a link or device.
+        DownloadError: not a readable tar archive.
+    """
+    archive, folder = Path(archive), Path(folder)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member, folder, archive)
+                member.mode &= 0o755
+            tar.extractall(folder, members=members, **({"filter": "data"} if _TAR_FILTERS else {}))
+    except _FILTER_ERRORS as error:  # the filter caught what ours missed
+        raise UnsafeArchiveError(f"Refused to extract {archive.name}: {error}. Nothing was extracted.") from None
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise DownloadError(f"{archive} is not a readable tar archive ({error}). Delete it and download it again.") from None
+
+
+def _check_member(member: tarfile.TarInfo, root: Path, archive: Path) -> None:
+    name = member.name
+    refuse = None
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        refuse = "has an absolute path"
+    elif ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        refuse = "climbs out with '..'"
+    elif not (member.isfile() or member.isdir()):
+        refuse = "is a link or a device, not a plain file or folder"
+    elif not (root / name).resolve().is_relative_to(root.resolve()):
+        refuse = "would land outside the target folder"
+    if refuse:
+        raise UnsafeArchiveError(
+            f"Refused to extract {archive.name}: its member {name!r} {refuse}. Nothing was extracted. "
+            "The archive is damaged or malicious; delete it and download it again from the official URL."
+        )

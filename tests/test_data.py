@@ -231,7 +231,30 @@ def _nothing_left(course_settings_now, tmp_path: Path) -> None:
     assert not (tmp_path / "evil").exists()
 
 
-def test_pets_dataset_downloads_verifies_and_lays_out_breed_folders(http_server, course_settings):
+@pytest.fixture(params=["tarfile's data filter", "no filter (Python before 3.11.4)"])
+def tar_filters(request, monkeypatch):
+    """Extraction with tarfile's own "data" filter where Python has it, and without, as on Debian 12's 3.11.2."""
+    if request.param.startswith("no filter"):
+        monkeypatch.setattr(downloads, "_TAR_FILTERS", False)
+        monkeypatch.setattr(downloads, "_FILTER_ERRORS", ())
+    elif not downloads._TAR_FILTERS:
+        pytest.skip("this Python has no tarfile extraction filters")
+    return request.param
+
+
+def test_extract_tar_strips_set_uid_and_sticky_bits(tmp_path, tar_filters):
+    archive = tmp_path / "modes.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("tool")
+        info.size, info.mode = 2, 0o6755
+        tar.addfile(info, io.BytesIO(b"hi"))
+    (tmp_path / "out").mkdir()
+    downloads.extract_tar(archive, tmp_path / "out")
+    mode = (tmp_path / "out" / "tool").stat().st_mode
+    assert (tmp_path / "out" / "tool").read_bytes() == b"hi" and mode & 0o7000 == 0
+
+
+def test_pets_dataset_downloads_verifies_and_lays_out_breed_folders(http_server, course_settings, tar_filters):
     checks = _imagewoof_like(http_server.root / "imagewoof2-160.tgz")
     folder = data.pets_dataset(url=http_server.url("imagewoof2-160.tgz"), **checks)
     settings = course_settings()
@@ -275,7 +298,7 @@ def test_pets_dataset_checksum_mismatch_leaves_nothing_behind(http_server, cours
     ],
 )
 def test_pets_dataset_refuses_a_member_escaping_the_target_and_leaves_nothing(
-    http_server, course_settings, tmp_path, name, kind
+    http_server, course_settings, tmp_path, name, kind, tar_filters
 ):
     def add_evil(tar: tarfile.TarFile) -> None:
         info = tarfile.TarInfo(name)
