@@ -13,7 +13,7 @@ lesson's exercises are checked against, and the loops the lesson runs with the s
   centre a few per cent, dream again: the patterns made small grow with each zoom (octaves in
   time rather than in one picture), and the frames play as an endless fall into the dream.
 
-Both loops reuse the course's step (lesson 04): gradient / (std + 1e-8) * step size, then clip to
+Both loops reuse the course's step (lesson 04, :func:`course_lib.dream.ascent_step`): gradient / (std + 1e-8) * step size, then clip to
 [-1, 1]. The guided dream runs a plain ``tf.function`` with a ``GradientTape`` around the Keras
 model, so any objective the student writes in TensorFlow works; the zoom dreams with the
 course's compiled engine (:func:`course_lib.dream.engine_for`).
@@ -137,29 +137,29 @@ def layer_features(image: Any, backbone: models.Backbone, layer: str | None = No
 
 
 def _guided_steps(model: Any, loss_fn: Objective, channels: int) -> Callable:
-    """A compiled function running ``steps`` steps of gradient ascent on ``loss_fn``; traced once per dream.
+    """A function running ``steps`` steps of gradient ascent on ``loss_fn``; its step is traced once per dream.
 
-    The input signature leaves height and width open, so every octave reuses the same graph.
+    The input signature leaves height and width open, so every octave reuses the same graph. The
+    loop runs in Python, one graph call per step, as in :class:`course_lib.dream.DeepDream` (see why there).
     """
     signature = (tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([1, None, None, channels], tf.float32),
-                 tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32))
+                 tf.TensorSpec([], tf.float32))
 
-    def run(img: tf.Tensor, guide: tf.Tensor, steps: tf.Tensor, step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        loss = tf.constant(0.0)
-        for _ in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(img)  # a plain tensor: the tape watches only variables unless told
-                features = model(tf.expand_dims(img, 0), training=False)
-                loss = tf.cast(loss_fn(features, guide), tf.float32)
-            gradients = tape.gradient(loss, img)
-            if gradients is None:
-                raise ValueError("The objective does not depend on the dream's features (its gradient is "
-                                 "None): compute it from dream_features with TensorFlow operations.")
-            gradients /= tf.math.reduce_std(gradients) + dream.GRADIENT_EPSILON
-            img = tf.clip_by_value(img + gradients * step_size, dream.PIXEL_MIN, dream.PIXEL_MAX)
+    def step(img: tf.Tensor, guide: tf.Tensor, step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def loss(x: tf.Tensor) -> tf.Tensor:
+            return tf.cast(loss_fn(model(tf.expand_dims(x, 0), training=False), guide), tf.float32)
+
+        return dream.ascent_step(loss, img, step_size)
+
+    compiled = tf.function(step, input_signature=signature)
+
+    def run(img: tf.Tensor, guide: tf.Tensor, steps: Any, step_size: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        loss, step_size = tf.constant(0.0), tf.convert_to_tensor(step_size, tf.float32)
+        for _ in range(int(steps)):
+            loss, img = compiled(img, guide, step_size)
         return loss, img
 
-    return tf.function(run, input_signature=signature)
+    return run
 
 
 def guided_dream(

@@ -153,15 +153,27 @@ def loss_function(model: keras.Model, layer_weights: Sequence[float] | None, opt
     return (lambda img: calc_loss(img, model, layer_weights)), "float32"
 
 
-def _normalised_gradient(loss_fn, img: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(loss, gradient / (std(gradient) + 1e-8)) for one image."""
+def ascent_step(loss_fn: Callable[[tf.Tensor], tf.Tensor], img: tf.Tensor,
+                step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One step of the tutorial's gradient ascent: ``(loss, clip(img + g / (std(g) + 1e-8) * step_size))``.
+
+    ``g`` is the gradient of ``loss_fn(img)`` with respect to the image. The one coding of the
+    step, for :class:`DeepDream` and the guided dream of :mod:`course_lib.beyond`.
+
+    Raises:
+        ValueError: the loss does not depend on the image (its gradient is ``None``).
+    """
     with tf.GradientTape() as tape:
         # The image is a plain tensor, and GradientTape only watches variables by itself.
         tape.watch(img)
         loss = loss_fn(img)
     gradients = tape.gradient(loss, img)
+    if gradients is None:
+        raise ValueError("The loss does not depend on the image (its gradient is None): compute it from the "
+                         "network's features (for a guided objective, from dream_features) with TensorFlow operations.")
     gradients /= tf.math.reduce_std(gradients) + GRADIENT_EPSILON
-    return loss, gradients
+    # Gradient *ascent*: the loss grows, so the image excites the chosen layers more.
+    return loss, tf.clip_by_value(img + gradients * step_size, PIXEL_MIN, PIXEL_MAX)
 
 
 class DeepDream(tf.Module):
@@ -232,10 +244,7 @@ class DeepDream(tf.Module):
     def step(self, img: tf.Tensor, step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One step; return (loss before it, new image)."""
         self.trace_count += 1  # Python code runs only while TensorFlow traces.
-        loss, gradients = _normalised_gradient(self._loss_fn, img)
-        # Gradient *ascent*: the loss grows, so the image excites the chosen layers more.
-        img = img + gradients * step_size
-        return loss, tf.clip_by_value(img, PIXEL_MIN, PIXEL_MAX)
+        return ascent_step(self._loss_fn, img, step_size)
 
 
 #: Engines built so far, most recently used last, keyed by the Keras model object itself (never its
