@@ -234,18 +234,42 @@ CELL_STATES = """() => {
 }"""
 
 
-#: JavaScript: the picture of the explorer shown under a label ("original" or "dream").
-PICTURE_UNDER_LABEL = """(root, label) => {
+#: JavaScript: the explorer's picture under a label ("original" or "dream") once it has loaded,
+#: else null. ipywidgets renders a box's children asynchronously, so on a busy machine the
+#: explorer's controls can be on the page before its pictures: this is polled, never asked once.
+LOADED_PICTURE_UNDER_LABEL = """([root, label]) => {
   for (const box of root.querySelectorAll('.widget-vbox')) {
     const parts = Array.from(box.children);
     // The label first, then the picture (the dream's box also holds a line shown until the first Run).
-    if (parts.length >= 2 && parts[0].innerText.trim() === label) {
+    if (parts.length >= 2 && parts[0].textContent.trim() === label) {
       const picture = parts.find(part => part.tagName === 'IMG');
-      if (picture) return picture;
+      if (picture && picture.complete && picture.naturalWidth > 0) return picture;
     }
   }
   return null;
 }"""
+
+
+#: JavaScript: what the explorer's boxes hold, for the failure message when a picture never loads.
+EXPLORER_PICTURES = """root => Array.from(root.querySelectorAll('.widget-vbox')).map(box => Array.from(box.children)
+  .map(part => part.tagName === 'IMG'
+       ? `IMG(complete=${part.complete}, width=${part.naturalWidth}, display=${getComputedStyle(part).display})`
+       : JSON.stringify(part.textContent.trim().slice(0, 40))).join(' | '))"""
+
+
+def loaded_picture(page, explorer, label: str, timeout_seconds: float):
+    """The explorer's picture under ``label``, waiting until it is on the page and decoded."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    root = explorer.element_handle()
+    try:
+        return page.wait_for_function(LOADED_PICTURE_UNDER_LABEL, arg=[root, label], polling=250,
+                                      timeout=timeout_seconds * 1000).as_element()
+    except PlaywrightTimeout:
+        screenshot(page, f"lab_no_{label}_picture.png")
+        boxes = "\n".join(root.evaluate(EXPLORER_PICTURES))
+        raise AssertionError(f"the explorer's {label} picture did not load in {timeout_seconds} s; "
+                             f"its boxes hold:\n{boxes}") from None
 
 
 #: JavaScript: mean absolute difference (0..255) between two same-size pictures' RGB values.
@@ -306,9 +330,7 @@ def test_jupyterlab_runs_the_dream_explorer_lesson_and_shows_a_dream(browser, ju
         explorer.wait_for(state="visible")
         assert explorer.locator(".widget-select-multiple select option").count() > 3
         assert explorer.locator(".widget-slider, .widget-hslider").count() >= 3
-        original = explorer.evaluate_handle(PICTURE_UNDER_LABEL, "original")
-        page.wait_for_function("img => img && img.complete && img.naturalWidth > 0", arg=original,
-                               timeout=30_000)  # the explorer shows the original photo
+        original = loaded_picture(page, explorer, "original", 60)  # the explorer shows the original photo
 
         # Type a number of steps into the slider's readout, as a student would (fast mode starts the
         # slider at 2 steps, too few for a dream that shows in a screenshot), then press Run: the
@@ -322,9 +344,7 @@ def test_jupyterlab_runs_the_dream_explorer_lesson_and_shows_a_dream(browser, ju
         assert readout.inner_text().strip() == str(EXPLORER_STEPS), "the steps slider did not take the typed value"
         started = time.monotonic()
         explorer.locator("button:has-text('Run')").first.click()
-        dream = explorer.evaluate_handle(PICTURE_UNDER_LABEL, "dream")
-        page.wait_for_function("img => img && img.complete && img.naturalWidth > 0", arg=dream,
-                               timeout=RUN_ALL_TIMEOUT * 1000)
+        dream = loaded_picture(page, explorer, "dream", RUN_ALL_TIMEOUT)
         dream_seconds = time.monotonic() - started
         explorer.screenshot(path=str(ARTIFACTS / "lab_dream_explorer.png"))
         screenshot(page, "lab_after_dream.png")
