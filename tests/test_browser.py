@@ -328,8 +328,9 @@ def test_jupyterlab_runs_the_dream_explorer_lesson_and_shows_a_dream(browser, ju
         explorer = page.locator(".jupyter-widgets.widget-vbox:has(.widget-select-multiple):has(button:has-text('Run'))").first
         explorer.scroll_into_view_if_needed()
         explorer.wait_for(state="visible")
-        assert explorer.locator(".widget-select-multiple select option").count() > 3
-        assert explorer.locator(".widget-slider, .widget-hslider").count() >= 3
+        # Each child of a box renders when its own view is ready, in any order: wait for the parts.
+        explorer.locator(".widget-select-multiple select option").nth(3).wait_for(state="attached", timeout=60_000)
+        explorer.locator(".widget-slider, .widget-hslider").nth(2).wait_for(state="attached", timeout=60_000)
         original = loaded_picture(page, explorer, "original", 60)  # the explorer shows the original photo
 
         # Type a number of steps into the slider's readout, as a student would (fast mode starts the
