@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
+from course_lib import files  # noqa: E402
 from course_lib.conv_units import ConvSpec, ConvUnit, input_gradient, padding_case  # noqa: E402
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ def choose_forms(graph: DreamGraph) -> None:
             path = choices_path()
             stored = json.loads(path.read_text()) if path.exists() else {}
             stored[machine()] = {**stored.get(machine(), {}), **_CHOICES}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(stored, indent=1, sort_keys=True))
+            with files.atomic_path(path) as temporary:  # two processes never leave a half-written cache
+                temporary.write_text(json.dumps(stored, indent=1, sort_keys=True))
         except (OSError, ValueError, AttributeError):
             pass  # a read-only cache: the choices hold for this process
 
