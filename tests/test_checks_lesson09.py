@@ -1,6 +1,8 @@
 """Lesson 09's checks: the right answers pass, and each common slip gets its own hint."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import tensorflow as tf
 
@@ -73,34 +75,50 @@ def test_laplacian_normalize_stub_is_not_done():
 # --- my_pyramid_ascent ---------------------------------------------------------------------------------
 
 
-def _ascent(*, order="small_first", rounding=round, resize=dict(method="bicubic", antialias=True), restart=False,
-            roll_axis=(1, 2), roll=1, back=-1, sign=1.0, use_normalize=True, use_step_size=True, shift_per_level=False,
-            returns="image"):
-    """The lesson's solution, with one slip switched on by a keyword."""
+def _ascent(*, grow="floor", first=False, enlarge=True, tiles="tiled", roll=True, back=-1, sign=1.0,
+            use_step_size=True, method="bicubic", returns="image"):
+    """A student's loop written from MATLAB's description, with one slip switched on by a keyword."""
 
     def my_pyramid_ascent(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10,
-                          step_size=classviz.MATLAB_STEP_SIZE):
-        height, width = start.shape[1], start.shape[2]
-        ks = range(levels) if order == "small_first" else reversed(range(levels))
-        sizes = [(rounding(height / scale ** (levels - 1 - k)), rounding(width / scale ** (levels - 1 - k))) for k in ks]
+                          step_size=classviz.MATLAB_STEP_SIZE, tile_size=224):
         image = start
-        rolled = None
-        for size in sizes:
-            image = tf.image.resize(start if restart else image, size, **resize)
-            if shift_per_level:
-                shift = random_shift()
+        height, width = int(start.shape[1]), int(start.shape[2])
+        for level in range(levels):
+            if enlarge and (level > 0 or first):
+                rule = {"floor": math.floor, "round": round, "int": int}[grow]
+                height, width = rule(height * scale), rule(width * scale)
+                image = tf.image.resize(image, (height, width), method=method)
             for _ in range(iterations):
-                if not shift_per_level:
-                    shift = random_shift()
-                rolled = tf.roll(image, roll * shift, axis=list(roll_axis)) if roll else image
-                gradient = class_gradient(rolled)
+                shift = random_shift() if roll else tf.constant([0, 0])
+                rolled = tf.roll(image, shift, axis=[1, 2])
+                if tiles == "tiled":
+                    gradient = classviz.tiled_gradient(class_gradient, rolled, tile_size)
+                elif tiles == "shrink":
+                    small = tf.image.resize(rolled, (min(height, tile_size), min(width, tile_size)), method="bicubic")
+                    gradient = tf.image.resize(class_gradient(small), (height, width), method="bicubic")
+                else:
+                    gradient = class_gradient(rolled)
                 if back:
-                    gradient = tf.roll(gradient, back * shift, axis=list(roll_axis))
-                direction = normalize(gradient) if use_normalize else gradient
-                image = image + sign * (step_size if use_step_size else classviz.MATLAB_STEP_SIZE) * direction
-        return {"image": image, "rolled": rolled, "none": None}[returns]
+                    gradient = tf.roll(gradient, back * shift, axis=[1, 2])
+                image = image + sign * (step_size if use_step_size else classviz.MATLAB_STEP_SIZE) * normalize(gradient)
+        return {"image": image, "none": None}[returns]
 
     return my_pyramid_ascent
+
+
+def _downward(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10, step_size=0.01,
+              tile_size=224):
+    """The course's old exercise: smallest level first, ending at the start size."""
+    height, width = start.shape[1], start.shape[2]
+    image = start
+    for k in range(levels):
+        size = (round(height / scale ** (levels - 1 - k)), round(width / scale ** (levels - 1 - k)))
+        image = tf.image.resize(image, size, method="bicubic", antialias=True)
+        for _ in range(iterations):
+            shift = random_shift()
+            gradient = tf.roll(class_gradient(tf.roll(image, shift, axis=[1, 2])), -shift, axis=[1, 2])
+            image = image + step_size * normalize(gradient)
+    return image
 
 
 def test_pyramid_ascent_solution_passes(capsys):
@@ -112,21 +130,16 @@ def test_pyramid_ascent_solution_passes(capsys):
 @pytest.mark.parametrize(
     "slip, message",
     [
-        (dict(order="large_first"), "largest first"),
-        (dict(rounding=int), r"with round\(\)"),
-        (dict(resize=dict(method="bicubic")), "without antialias=True"),
-        (dict(resize=dict(method="bilinear")), "bilinear"),
-        (dict(restart=True), "started again from the start images"),
-        (dict(roll=0), "given the image itself: roll it first"),
-        (dict(roll=-1, back=1), r"rolled by -shift; roll it by \+shift"),
-        (dict(roll_axis=(0, 1)), r"axes \[0, 1\]"),
+        (dict(enlarge=False), "never enlarged"),
+        (dict(first=True), "enlarged before the FIRST level"),
+        (dict(grow="round"), "MATLAB floors them"),
+        (dict(tiles="shrink"), "shrunk to one tile"),
+        (dict(tiles="none"), r"raised ValueError .*tile by tile, classviz.tiled_gradient"),
         (dict(back=0), "not rolled back"),
-        (dict(back=1), r"rolled by \+shift again"),
+        (dict(roll=False), "not rolled before its gradient"),
+        (dict(method="bilinear"), "bilinearly"),
         (dict(sign=-1.0), "went down the gradient"),
-        (dict(use_normalize=False), "normalize was never called"),
         (dict(use_step_size=False), "MATLAB_STEP_SIZE; use the step_size argument"),
-        (dict(shift_per_level=True), "random_shift\\(\\) was called 3 times; call it once per step"),
-        (dict(returns="rolled"), "returned the rolled copy"),
         (dict(returns="none"), "returned None"),
     ],
 )
@@ -135,62 +148,28 @@ def test_pyramid_ascent_slips_get_hints(slip, message):
         checks.check_pyramid_ascent(_ascent(**slip))
 
 
-def test_pyramid_ascent_without_resizing_or_with_too_few_steps_gets_hints():
-    def no_pyramid(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10, step_size=0.01):
-        image = start
-        for _ in range(levels * iterations):
-            shift = random_shift()
-            gradient = tf.roll(class_gradient(tf.roll(image, shift, axis=[1, 2])), -shift, axis=[1, 2])
-            image = image + step_size * normalize(gradient)
-        return image
+def test_the_old_downward_pyramid_gets_its_own_hint():
+    with pytest.raises(ExerciseIncorrect, match="the pyramid went down"):
+        checks.check_pyramid_ascent(_downward)
 
-    with pytest.raises(ExerciseIncorrect, match="every step ran at the full size"):
-        checks.check_pyramid_ascent(no_pyramid)
 
+def test_pyramid_ascent_with_too_few_steps_or_its_own_normalisation_gets_hints():
     def one_step_per_level(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10,
-                           step_size=0.01):
+                           step_size=0.01, tile_size=224):
         return classviz.pyramid_ascent(class_gradient, start, random_shift, normalize, levels=levels, scale=scale,
-                                       iterations=1, step_size=step_size)
+                                       iterations=1, step_size=step_size, tile_size=tile_size)
 
-    with pytest.raises(ExerciseIncorrect, match="called 3 times .*expected levels x iterations = 6"):
+    with pytest.raises(ExerciseIncorrect, match=r"the steps' gradients had sizes 20x22, 28x30, 39x42 \(one per call of normalize\); expected"):
         checks.check_pyramid_ascent(one_step_per_level)
 
-
-def test_pyramid_ascent_fixed_normalisation_gets_a_hint():
     def own_normalisation(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10,
-                          step_size=0.01):
+                          step_size=0.01, tile_size=224):
         return classviz.pyramid_ascent(class_gradient, start, random_shift, classviz.laplacian_normalize,
-                                       levels=levels, scale=scale, iterations=iterations, step_size=step_size)
+                                       levels=levels, scale=scale, iterations=iterations, step_size=step_size,
+                                       tile_size=tile_size)
 
     with pytest.raises(ExerciseIncorrect, match="normalize was never called"):
         checks.check_pyramid_ascent(own_normalisation)
-
-
-def test_pyramid_ascent_resizing_after_the_steps_or_with_float_sizes_gets_hints():
-    def resize_late(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10, step_size=0.01):
-        height, width = start.shape[1:3]
-        image = start
-        for k in range(levels):
-            for _ in range(iterations):
-                shift = random_shift()
-                gradient = tf.roll(class_gradient(tf.roll(image, shift, axis=[1, 2])), -shift, axis=[1, 2])
-                image = image + step_size * normalize(gradient)
-            size = (round(height / scale ** (levels - 1 - k)), round(width / scale ** (levels - 1 - k)))
-            image = tf.image.resize(image, size, method="bicubic", antialias=True)
-        return image
-
-    with pytest.raises(ExerciseIncorrect, match="resize the image at the START of each level"):
-        checks.check_pyramid_ascent(resize_late)
-
-    def float_sizes(class_gradient, start, random_shift, normalize, levels=3, scale=1.4, iterations=10, step_size=0.01):
-        height, width = start.shape[1:3]
-        image = start
-        for k in range(levels):
-            image = tf.image.resize(image, (height / scale ** (levels - 1 - k), width / scale ** (levels - 1 - k)))
-        return image
-
-    with pytest.raises(ExerciseIncorrect, match=r"raised ValueError .*whole numbers: round\(\) the pyramid sizes"):
-        checks.check_pyramid_ascent(float_sizes)
 
 
 def test_laplacian_normalize_multiplying_or_dropping_keepdims_gets_hints():

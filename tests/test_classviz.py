@@ -129,7 +129,7 @@ def test_every_band_of_the_normalised_gradient_has_unit_rms():
 def test_linear_output_scaling_maps_each_image_to_zero_one(classifier):
     result = classviz.deep_dream_image(classifier, "dense", ["pug", "Samoyed"], num_iterations=2,
                                        pyramid_levels=2, image_size=SMALL, verbose=False, seed=1)
-    assert result.shape == (2, SMALL, SMALL, 3) and result.dtype == np.float32
+    assert result.shape == (2, 89, 89, 3) and result.dtype == np.float32  # floor(64 * 1.4)
     for image in result:
         assert math.isclose(image.min(), 0.0, abs_tol=1e-6) and math.isclose(image.max(), 1.0, abs_tol=1e-6)
 
@@ -152,6 +152,55 @@ def test_matlab_method_raises_the_activation_and_prints_the_table(classifier, ca
     table = capsys.readouterr().out
     assert "Iteration" in table and "Activation" in table and "Pyramid Level" in table
     assert len([line for line in table.splitlines() if line.startswith("|") and line.strip("|= ")[:1].isdigit()]) == 4
+
+
+def test_matlab_pyramid_grows_from_the_start_size_as_deepDreamImage_does(classifier):
+    # MATLAB: the first level is the initial image's size, each later one floor(previous * PyramidScale);
+    # the embedded classifier's input is 160 px, so a 224 px start is computed tile by tile from the first level.
+    common = dict(num_iterations=1, image_size=224, verbose=False, seed=0, output_scaling="none")
+    three = classviz.deep_dream_image(classifier, "dense", "pug", **common)
+    one = classviz.deep_dream_image(classifier, "dense", "pug", pyramid_levels=1, **common)
+    side = math.floor(math.floor(224 * 1.4) * 1.4)
+    assert side == 438 and three.shape == (1, side, side, 3) and one.shape == (1, 224, 224, 3)
+    assert np.isfinite(three).all()
+    assert classviz.pyramid_sizes(224, 300, 3, 1.4) == [(224, 300), (313, 420), (438, 588)]
+
+
+def test_matlab_default_start_is_the_network_input_size(classifier):
+    result = classviz.deep_dream_image(classifier, "dense", "pug", num_iterations=1, pyramid_levels=2, verbose=False)
+    assert result.shape == (1, 224, 224, 3)  # 160 px (the classifier's input), then floor(160 * 1.4)
+
+
+def test_tiled_gradient_covers_every_pixel_once_and_keeps_tiles_within_the_input():
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.normal(size=(2, 50, 71, 3)).astype(np.float32))
+    seen = []
+
+    def class_gradient(tile):
+        assert max(tile.shape[1:3]) <= 24
+        seen.append(tuple(tile.shape[1:3]))
+        return 3.0 * tile + 1.0  # pixel-wise, so the assembled result shows where each pixel went
+
+    gradient = classviz.tiled_gradient(class_gradient, image, 24)
+    np.testing.assert_allclose(gradient.numpy(), 3.0 * image.numpy() + 1.0, atol=1e-6)
+    assert seen == [(24, 24)] * 9  # ceil(50 / 24) x ceil(71 / 24) tiles, zero-padded at the end
+    assert classviz.tiled_gradient(class_gradient, image[:, :24, :20], 24).shape == (2, 24, 20, 3)
+    assert seen[-1] == (24, 20)  # an image that fits is passed whole
+
+
+def test_matlab_tiled_gradient_matches_the_whole_image_gradient_inside_each_tile(classifier):
+    # The network sees each tile alone: inside a tile the gradient is that tile's own gradient.
+    target = classviz.channel_target(classifier, "dense")
+    photo = tf.image.resize(_photo_batch(SMALL), [200, 200]).numpy()
+    ids, no_shift = tf.constant([14], tf.int32), tf.zeros([2], tf.int32)
+
+    def class_gradient(images):
+        return target.pixel_gradient(images, ids, no_shift)[0]
+
+    tiled = classviz.tiled_gradient(class_gradient, photo, 160).numpy()
+    corner = class_gradient(tf.constant(photo[:, :160, :160])).numpy()
+    np.testing.assert_allclose(tiled[:, :160, :160], corner, atol=1e-6)
+    assert np.abs(tiled[:, 160:, 160:]).max() > 0  # the padded corner tile has a gradient too
 
 
 def test_robust_method_starts_from_a_photo_and_keeps_its_size(classifier):
@@ -184,7 +233,7 @@ def test_fourier_image_reproduces_its_initial_image():
         (dict(image_size=8), "image_size is 8, but it must be between 32 and 2048"),
         (dict(seed=-1), "seed is -1, but it must be >= 0"),
         (dict(seed=1.5), "seed must be a whole number"),
-        (dict(pyramid_levels=5, image_size=64), "smallest pyramid level would be"),
+        (dict(pyramid_levels=12, image_size=224), r"last pyramid level would be \d+x\d+ px, above 2048"),
     ],
 )
 def test_bad_parameters_get_a_clear_error(classifier, options, message):

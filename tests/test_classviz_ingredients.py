@@ -84,7 +84,8 @@ def test_switches_must_be_true_or_false(classifier, name, value):
 def test_methods_keep_the_command_line_signature(classifier):
     for name, method in classviz.METHODS.items():
         pictures = method(classifier, None, ["pug"], image_size=SMALL, seed=0, verbose=False, num_iterations=1)
-        assert pictures.shape == (1, SMALL, SMALL, 3), name
+        side = 124 if name == "matlab" else SMALL  # MATLAB's pyramid enlarges: 64 -> 89 -> 124 px
+        assert pictures.shape == (1, side, side, 3), name
 
 
 # --- the parameterisations ------------------------------------------------------------------------
@@ -131,14 +132,15 @@ def test_deep_dream_image_is_pyramid_images_with_the_library_loop(classifier):
 def test_pyramid_images_gives_the_loop_what_it_needs_and_reports_levels(classifier, capsys):
     calls = []
 
-    def loop(class_gradient, start, random_shift, normalize, levels, scale, iterations, step_size):
-        calls.append((start.shape, levels, scale, iterations, step_size))
+    def loop(class_gradient, start, random_shift, normalize, levels, scale, iterations, step_size, tile_size):
+        calls.append((start.shape, levels, scale, iterations, step_size, tile_size))
         return classviz.pyramid_ascent(class_gradient, start, random_shift, normalize, levels=levels, scale=scale,
-                                       iterations=iterations, step_size=step_size)
+                                       iterations=iterations, step_size=step_size, tile_size=tile_size)
 
-    classviz.pyramid_images(loop, classifier, "dense", ["pug"], pyramid_levels=2, pyramid_scale=1.5, num_iterations=3,
-                            image_size=SMALL, verbose=True, seed=0)
-    assert calls == [((1, SMALL, SMALL, 3), 2, 1.5, 3, classviz.MATLAB_STEP_SIZE)]
+    result = classviz.pyramid_images(loop, classifier, "dense", ["pug"], pyramid_levels=2, pyramid_scale=1.5,
+                                     num_iterations=3, image_size=SMALL, verbose=True, seed=0)
+    assert calls == [((1, SMALL, SMALL, 3), 2, 1.5, 3, classviz.MATLAB_STEP_SIZE, classifier.input_size)]
+    assert result.shape == (1, 96, 96, 3)
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.strip("|= ")[:1].isdigit()]
     assert [(int(row[1]), int(row[3])) for row in rows] == [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (3, 2)]
 
@@ -152,14 +154,22 @@ def test_pyramid_images_jitter_zero_means_no_shift_and_normalize_is_used(classif
         return start
 
     classviz.pyramid_images(loop, classifier, "dense", "pug", jitter=0, normalize=lambda g: g * 0 + 7.0,
-                            image_size=SMALL, show_progress=False)
+                            image_size=SMALL, pyramid_levels=1, show_progress=False)
     assert shifts == [[0, 0]] and float(normalised[0][0, 0, 0, 0]) == 7.0
+
+
+def test_the_class_gradient_refuses_images_larger_than_the_network_input(classifier):
+    def untiled(class_gradient, start, random_shift, normalize, **options):
+        return class_gradient(tf.image.resize(start, [200, 200]))
+
+    with pytest.raises(ValueError, match=r"at most 160x160 px.*classviz.tiled_gradient"):
+        classviz.pyramid_images(untiled, classifier, "dense", "pug", image_size=SMALL, show_progress=False)
 
 
 def test_pyramid_images_refuses_a_loop_that_returns_nothing_or_the_wrong_size(classifier):
     with pytest.raises(ValueError, match="returned None: end it with `return image`"):
         classviz.pyramid_images(lambda *a, **k: None, classifier, "dense", "pug", image_size=SMALL, show_progress=False)
-    with pytest.raises(ValueError, match="returned shape \\(1, 32, 32, 3\\)"):
+    with pytest.raises(ValueError, match="returned shape \\(1, 32, 32, 3\\); expected \\(1, 124, 124, 3\\)"):
         classviz.pyramid_images(lambda g, start, *a, **k: start[:, :32, :32], classifier, "dense", "pug",
                                 image_size=SMALL, show_progress=False)
 

@@ -21,8 +21,11 @@ _NORMALIZE_HINTS = [
 ]
 #: Errors that slips in the pyramid loop raise, with what to do instead.
 _LOOP_HINTS = [
+    (ValueError, r"at most \d+x\d+ px", "the network takes images of at most tile_size px a side, and from the "
+     "second level on the image is larger: give its gradient tile by tile, classviz.tiled_gradient(class_gradient, "
+     "image, tile_size), as MATLAB's computeTiledGradient does (never shrink the image to fit)."),
     (Exception, r"(?i)int32 tensor|expected int32|must be int|integer", "sizes and shifts must be whole numbers: "
-     "round() the pyramid sizes, round(H / scale ** (levels - 1 - k)), and roll by the shift random_shift() returns."),
+     "math.floor(height * scale) for the sizes, and roll by the shift random_shift() returns."),
     (Exception, r"(?i)incompatible shapes|dimensions must be equal", "two tensors of different sizes were combined: "
      "add the step to the image of the same level, and roll the gradient back by the shift of the same step."),
 ]
@@ -139,282 +142,174 @@ def _diagnose_normalize(actual: np.ndarray, gradient) -> None:
 
 # --- MATLAB's pyramid loop ---------------------------------------------------------------------------
 
-#: The check's pyramid: 3 levels of a 40x48 start, scale 1.5 -> 18x21, 27x32, 40x48; 2 steps each.
-_START_SHAPE = (2, 40, 48, 3)
-_LEVELS, _SCALE, _ITERATIONS, _STEP = 3, 1.5, 2, 0.05
-_MAX_SHIFT = 4
+#: The check's pyramid: 20x22 start images, 3 levels at scale 1.4 -> 20x22, 28x30, 39x42; tiles of 24 px
+#: (the first level fits in one tile, the others need 2x2), 2 steps per level.
+_START_SHAPE = (2, 20, 22, 3)
+_LEVELS, _SCALE, _ITERATIONS, _STEP, _TILE = 3, 1.4, 2, 0.05, 24
 
 
-class _Recorder:
-    """What the check hands the student's loop: a position-dependent class gradient, shifts and a
-    normalisation that remember how they were called."""
+class _StandIns:
+    """What the check hands a loop: a class gradient that depends on where a pixel is (so a missing
+    roll back shows) and refuses images larger than a tile, replayable random shifts, and the
+    normalisation; each remembers how it was called."""
 
-    def __init__(self, normalize: Callable):
+    def __init__(self):
         import tensorflow as tf
 
-        self.tf = tf
-        self.inputs: list[np.ndarray] = []
-        self.shifts: list[np.ndarray] = []
-        self.normalized = 0
-        self._normalize = normalize
+        from course_lib import classviz
+
+        self.tf, self.classviz = tf, classviz
+        self.tiles: list[tuple[int, int]] = []
+        self.steps: list[tuple[int, int]] = []  # the size of each gradient given to normalize
+        self.shifts = 0
         self._rng = np.random.default_rng(42)
 
-    def pattern(self, height: int, width: int) -> np.ndarray:
-        """A fixed pattern per size: the gradient depends on where a pixel is, as a network's does."""
-        return np.random.default_rng(1000 * height + width).normal(size=(1, height, width, 3)).astype(np.float32)
-
-    def gradient_of(self, image: np.ndarray) -> np.ndarray:
-        return (np.tanh(2.0 * image) + self.pattern(*image.shape[1:3])).astype(np.float32)
-
     def class_gradient(self, image: Any):
-        array = np.array(image, dtype=np.float32)
-        if array.ndim != 4:
-            raise ExerciseIncorrect(
-                f"class_gradient was given shape {array.shape}; it takes the batch of images (N, h, w, 3) as it is."
-            )
-        self.inputs.append(array)
-        return self.tf.constant(self.gradient_of(array))
+        array = np.asarray(image, dtype=np.float32)
+        if array.ndim != 4 or max(array.shape[1:3]) > _TILE:
+            raise ValueError(f"class_gradient takes a batch of images of at most {_TILE}x{_TILE} px; got {array.shape}.")
+        self.tiles.append(array.shape[1:3])
+        height, width = array.shape[1:3]
+        pattern = np.sin(np.arange(height)[:, None] * 0.7 + np.arange(width)[None, :] * 0.3)[None, :, :, None]
+        return self.tf.constant(np.tanh(2.0 * array) + pattern.astype(np.float32))
 
     def random_shift(self):
-        shift = self._rng.integers(-_MAX_SHIFT, _MAX_SHIFT + 1, size=2)
-        while not shift.all():  # both non-zero, so a missing roll always shows
-            shift = self._rng.integers(-_MAX_SHIFT, _MAX_SHIFT + 1, size=2)
-        self.shifts.append(shift)
-        return self.tf.constant(shift, self.tf.int32)
+        self.shifts += 1
+        return self.tf.constant(self._rng.integers(1, _TILE, size=2), self.tf.int32)
 
     def normalize(self, gradient):
-        self.normalized += 1
-        return self._normalize(gradient)
+        self.steps.append(tuple(int(n) for n in gradient.shape[1:3]))
+        return self.classviz.laplacian_normalize(gradient, 2)
 
 
-_STEP_RULE = ("the image after the step is not image + step_size * normalize(gradient), with the gradient taken "
-              "on the image rolled by shift and rolled back by -shift.")
+def _loop(class_gradient, start, random_shift, normalize, levels, scale, iterations, step_size, tile_size, *,
+          sizes="floor", roll_back=True, roll=True, tiles=True, method="bicubic", sign=1.0, fixed_step=None):
+    """The reference loop, or one of its common slips (what the check compares a student's loop with)."""
+    import math
 
-
-def _sizes(height: int, width: int, levels: int, scale: float) -> list[tuple[int, int]]:
-    return [(round(height / scale ** (levels - 1 - k)), round(width / scale ** (levels - 1 - k))) for k in range(levels)]
-
-
-def check_pyramid_ascent(student_pyramid_ascent: Callable) -> None:
-    """Lesson 09: ``my_pyramid_ascent(class_gradient, start, random_shift, normalize, levels, scale,
-    iterations, step_size)`` must do what ``classviz.pyramid_ascent`` does.
-
-    The check calls it with recording stand-ins (a class gradient that depends on pixel
-    position, so a missing jitter or a gradient not rolled back shows) and follows it step by
-    step: the sizes of the levels and their order, one shift and one gradient per step, the roll
-    before the gradient and the roll back after it, the normalisation, the step, and how each
-    level continues from the last. The first thing that differs is named, with the fix.
-    """
     import tensorflow as tf
 
     from course_lib import classviz
 
-    recorder = _Recorder(lambda gradient: classviz.laplacian_normalize(gradient, 3))
+    image = tf.convert_to_tensor(start, tf.float32)
+    height, width = image.shape[1], image.shape[2]
+    if sizes == "down":  # the course's old pyramid: small first, ending at the start size
+        plan = [(round(height / scale ** (levels - 1 - k)), round(width / scale ** (levels - 1 - k)))
+                for k in range(levels)]  # fmt: skip
+    else:
+        grow = {"floor": math.floor, "round": round}.get(sizes, math.floor)
+        plan, h, w = [], height, width
+        for level in range(levels):
+            if level > 0 or sizes == "early":
+                h, w = ((math.floor(height * scale ** level), math.floor(width * scale ** level)) if sizes == "start"
+                        else (grow(h * scale), grow(w * scale)))  # fmt: skip
+            plan.append((h, w) if sizes != "none" else (height, width))
+    for size in plan:
+        if tuple(image.shape[1:3]) != size:
+            image = tf.image.resize(image, size, method=method, antialias=sizes == "down")
+        for _ in range(iterations):
+            shift = random_shift() if roll else tf.zeros([2], tf.int32)
+            rolled = tf.roll(image, shift, axis=[1, 2])
+            if tiles:
+                gradient = classviz.tiled_gradient(class_gradient, rolled, tile_size)
+            else:  # the network sees a copy shrunk to one tile
+                small = tf.image.resize(rolled, (min(size[0], tile_size), min(size[1], tile_size)), method="bicubic")
+                gradient = tf.image.resize(class_gradient(small), size, method="bicubic")
+            if roll_back:
+                gradient = tf.roll(gradient, -shift, axis=[1, 2])
+            image = image + sign * (fixed_step or step_size) * normalize(gradient)
+    return image
+
+
+#: Common slips in the loop: how each differs from the reference, and the hint that names it.
+_LOOP_SLIPS = [
+    (dict(sizes="down"), "the pyramid went down: it started small (round(H / scale ** (levels - 1 - k))) and ended at "
+     "the start size. MATLAB goes UP: the first level is the start images' own size, and before each later level "
+     "the image is enlarged, height = floor(height * scale), so more levels give a larger image."),
+    (dict(sizes="none"), "the image was never enlarged: every level ran at the start size. Before each level after "
+     "the first, enlarge it: height = floor(height * scale), width = floor(width * scale), "
+     "tf.image.resize(image, (height, width), method=\"bicubic\")."),
+    (dict(sizes="early"), "the image was enlarged before the FIRST level too; MATLAB takes the first level's steps at "
+     "the start size (`if octave > 1`) and enlarges only before the later levels."),
+    (dict(sizes="round"), "the sizes were rounded; MATLAB floors them: height = floor(height * scale) "
+     "(math.floor), which here gives a different size."),
+    (dict(sizes="start"), "each level's size was computed from the start size (floor(H * scale ** k)); MATLAB "
+     "enlarges the previous level: height = floor(height * scale) at every level, which can differ by a pixel."),
+    (dict(tiles=False), "the network saw the image shrunk to one tile and its gradient enlarged back: that throws "
+     "away the detail the larger level is for. Give the gradient tile by tile at the image's own size: "
+     "classviz.tiled_gradient(class_gradient, image, tile_size)."),
+    (dict(roll_back=False), "the gradient was not rolled back: it belongs to the shifted copy, so roll it by -shift "
+     "(tf.roll(gradient, -shift, axis=[1, 2])) before the step."),
+    (dict(roll=False), "the image was not rolled before its gradient: draw shift = random_shift() each step, take "
+     "the gradient of tf.roll(image, shift, axis=[1, 2]) and roll the gradient back by -shift (the jitter, which "
+     "also moves the tile borders)."),
+    (dict(method="bilinear"), "the image was enlarged bilinearly; use method=\"bicubic\", as MATLAB's resize does."),
+    (dict(sign=-1.0), "the step went down the gradient (image - ...), which lowers the class score: add it, "
+     "image + step_size * normalize(gradient)."),
+    (dict(fixed_step=1.0), "the step was not scaled: image + step_size * normalize(gradient)."),
+    (dict(fixed_step=2.0 / 255.0), "the step used classviz.MATLAB_STEP_SIZE; use the step_size argument (the check "
+     "passes another value)."),
+]
+
+
+def _run(loop: Callable, **slip) -> tuple[Any, _StandIns]:
+    import tensorflow as tf
+
+    stand_ins = _StandIns()
     start = np.random.default_rng(7).uniform(-0.05, 0.05, size=_START_SHAPE).astype(np.float32)
-    answer = call_student(student_pyramid_ascent, recorder.class_gradient, tf.constant(start), recorder.random_shift,
-                          recorder.normalize, levels=_LEVELS, scale=_SCALE, iterations=_ITERATIONS, step_size=_STEP,
-                          hints=_LOOP_HINTS)  # fmt: skip
-    sizes = _sizes(*_START_SHAPE[1:3], _LEVELS, _SCALE)
-    _check_calls(recorder, sizes)
-    follow = _Follower(recorder, start, sizes)
-    follow.check_steps()
-    follow.check_result(answer)
-    passed("the images grow through the pyramid, with a jittered, normalised gradient step at each iteration.")
+    arguments = (stand_ins.class_gradient, tf.constant(start), stand_ins.random_shift, stand_ins.normalize)
+    options = dict(levels=_LEVELS, scale=_SCALE, iterations=_ITERATIONS, step_size=_STEP, tile_size=_TILE)
+    if slip:
+        return _loop(*arguments, *options.values(), **slip), stand_ins
+    return call_student(loop, *arguments, hints=_LOOP_HINTS, **options), stand_ins
 
 
-def _check_calls(recorder: _Recorder, sizes: list[tuple[int, int]]) -> None:
+def _same(answer: Any, seen: _StandIns, other: Any, other_seen: _StandIns) -> bool:
+    actual, expected = np.asarray(answer, np.float32), np.asarray(other, np.float32)
+    return (seen.steps == other_seen.steps and actual.shape == expected.shape
+            and np.allclose(actual, expected, atol=1e-4))  # fmt: skip
+
+
+def check_pyramid_ascent(student_pyramid_ascent: Callable) -> None:
+    """Lesson 09: ``my_pyramid_ascent(class_gradient, start, random_shift, normalize, levels, scale,
+    iterations, step_size, tile_size)`` must do what ``classviz.pyramid_ascent`` (MATLAB's loop) does.
+
+    The check runs it on 20x22 stand-ins (3 levels at 1.4, tiles of 24 px, 2 steps a level) with a
+    class gradient that depends on pixel position and refuses images larger than a tile, then
+    compares the sizes of its steps and its result with the reference and with each common slip
+    (a downward pyramid, no enlarging, enlarging before the first level, round instead of floor,
+    no tiling, no roll or no roll back, the wrong resize, sign or step size). The first slip that
+    matches is named, with the fix.
+    """
+    answer, seen = _run(student_pyramid_ascent)
+    if answer is None:
+        raise ExerciseIncorrect("my_pyramid_ascent returned None: end with `return image`.")
+    reference, expected = _run(None, sizes="floor")
+    if _same(answer, seen, reference, expected):
+        passed("the images grow from the start size, floor(size * scale) a level, with a jittered, tiled, "
+               "normalised gradient step at each iteration.")
+        return
+    for slip, hint in _LOOP_SLIPS:
+        if _same(answer, seen, *_run(None, **slip)):
+            raise ExerciseIncorrect(f"my_pyramid_ascent: {hint}")
     steps = _LEVELS * _ITERATIONS
-    expected = [size for size in sizes for _ in range(_ITERATIONS)]
-    seen = [tuple(array.shape[1:3]) for array in recorder.inputs]
-    where = (f"(the check runs levels={_LEVELS}, scale={_SCALE}, iterations={_ITERATIONS} "
-             f"on {_START_SHAPE[1]}x{_START_SHAPE[2]} images)")
-    if not seen:
-        raise ExerciseIncorrect(f"class_gradient was never called {where}: take its gradient at every step.")
-    if len(sizes) > 1 and seen == [sizes[-1]] * _ITERATIONS + expected[:-_ITERATIONS]:
+    if not seen.steps:
+        raise ExerciseIncorrect("normalize was never called: step along normalize(gradient), once per step.")
+    if seen.steps != expected.steps:
         raise ExerciseIncorrect(
-            f"the first steps ran at the full size and each level's size came one level late ({_sizes_text(seen)}): "
-            "resize the image at the START of each level, before its steps; the first resize shrinks the start "
-            f"images to {sizes[0][0]}x{sizes[0][1]}."
+            f"the steps' gradients had sizes {_sizes_text(seen.steps)} (one per call of normalize); expected "
+            f"{_sizes_text(expected.steps)}: {_ITERATIONS} steps at the start size, then {_ITERATIONS} at each larger "
+            f"level, floor(previous * scale), normalize called once per step on the whole image's gradient (the check "
+            f"runs levels={_LEVELS}, scale={_SCALE}, iterations={_ITERATIONS} on {_START_SHAPE[1]}x{_START_SHAPE[2]} "
+            "images)."
         )
-    if seen == expected[::-1] or (seen and seen[0] == sizes[-1] and len(set(seen)) == len(sizes)):
+    if seen.shifts != steps:
         raise ExerciseIncorrect(
-            f"the levels came largest first: {_sizes_text(seen)}. A pyramid starts small: level k (k = 0 first) "
-            f"is round(H / scale ** (levels - 1 - k)) high, so the first is {sizes[0][0]}x{sizes[0][1]} and the last "
-            "the full size."
+            f"random_shift() was called {seen.shifts} times; call it once per step ({steps} here), just before the "
+            "gradient, and roll with the shift it returns."
         )
-    if set(seen) == {sizes[-1]} and len(seen) == steps:
-        raise ExerciseIncorrect(
-            f"every step ran at the full size {sizes[-1][0]}x{sizes[-1][1]}: resize the image at the start of each "
-            f"level to that level's size, round(H / scale ** (levels - 1 - k)), the first {sizes[0][0]}x{sizes[0][1]}."
-        )
-    if len(seen) != steps:
-        raise ExerciseIncorrect(
-            f"class_gradient was called {_times(len(seen))} {where}; expected levels x iterations = {steps}: "
-            "one gradient per step, `iterations` steps at each of the `levels` sizes."
-        )
-    if seen != expected:
-        raise ExerciseIncorrect(
-            f"the images had sizes {_sizes_text(seen)} (height x width, one per step); expected "
-            f"{_sizes_text(expected)}: level k is round(H / scale ** (levels - 1 - k)) by "
-            "round(W / scale ** (levels - 1 - k)), with round(), smallest first."
-        )
-    if len(recorder.shifts) != steps:
-        raise ExerciseIncorrect(
-            f"random_shift() was called {_times(len(recorder.shifts))}; call it once per step ({steps} here), "
-            "just before the gradient, and roll with the shift it returns."
-        )
-    if recorder.normalized == 0:
-        raise ExerciseIncorrect(
-            "normalize was never called: step along normalize(gradient), the function passed in (the Laplacian "
-            "normalisation), not the raw gradient or a function of your own choosing."
-        )
-    if recorder.normalized != steps:
-        raise ExerciseIncorrect(f"normalize was called {_times(recorder.normalized)}; once per step ({steps}) is right.")
-
-
-def _times(count: int) -> str:
-    return "once" if count == 1 else f"{count} times"
+    assert_close(answer, reference, "the images after the last step", atol=1e-4)
 
 
 def _sizes_text(sizes: list[tuple[int, int]]) -> str:
     return ", ".join(f"{h}x{w}" for h, w in sizes)
-
-
-class _Follower:
-    """Replays the student's loop one step at a time, from the student's own images."""
-
-    def __init__(self, recorder: _Recorder, start: np.ndarray, sizes: list[tuple[int, int]]):
-        import tensorflow as tf
-
-        self.tf, self.recorder, self.start, self.sizes = tf, recorder, start, sizes
-
-    def resize(self, image: np.ndarray, size, **options) -> np.ndarray:
-        options = options or {"method": "bicubic", "antialias": True}
-        return self.tf.image.resize(image, size, **options).numpy()
-
-    def roll(self, image: np.ndarray, shift, axis=(1, 2)) -> np.ndarray:
-        return np.roll(image, tuple(int(s) for s in shift), axis=axis)
-
-    def step(self, image: np.ndarray, shift, *, back: int = -1, sign: float = 1.0, normalize: bool = True,
-             step_size: float = _STEP) -> np.ndarray:
-        gradient = self.roll(self.recorder.gradient_of(self.roll(image, shift)), back * np.asarray(shift))
-        direction = self.recorder._normalize(self.tf.constant(gradient)).numpy() if normalize else gradient
-        return image + sign * step_size * direction
-
-    def check_steps(self) -> None:
-        inputs, shifts = self.recorder.inputs, self.recorder.shifts
-        # The first level starts from the start images, resized.
-        self._check_level_start(0, self.resize(self.start, self.sizes[0]), from_start=None)
-        for index in range(1, len(inputs)):
-            level = index // _ITERATIONS
-            previous = self.roll(inputs[index - 1], -shifts[index - 1])  # the student's image before the last step
-            after = self.step(previous, shifts[index - 1])
-            if index % _ITERATIONS:
-                self._check_step(index, previous, after)
-            else:
-                self._check_level_start(index, self.resize(after, self.sizes[level]),
-                                        from_start=self.resize(self.start, self.sizes[level]), previous=previous)
-
-    def _unrolled(self, index: int) -> np.ndarray:
-        return self.roll(self.recorder.inputs[index], -self.recorder.shifts[index])
-
-    def _check_level_start(self, index: int, expected: np.ndarray, *, from_start, previous=None) -> None:
-        seen, shift = self.recorder.inputs[index], self.recorder.shifts[index]
-        level = index // _ITERATIONS + 1
-        if np.allclose(seen, self.roll(expected, shift), atol=1e-4):
-            return
-        if np.allclose(seen, expected, atol=1e-4):
-            raise ExerciseIncorrect(
-                "class_gradient was given the image itself: roll it first, tf.roll(image, shift, axis=[1, 2]) with "
-                "shift = random_shift(), so that the gradient is taken on a shifted copy (the jitter)."
-            )
-        if np.allclose(seen, self.roll(expected, -shift), atol=1e-4):
-            raise ExerciseIncorrect(
-                "the image was rolled by -shift; roll it by +shift, tf.roll(image, shift, axis=[1, 2]), and the "
-                "gradient back by -shift."
-            )
-        if np.allclose(seen, self.roll(expected, shift, axis=(0, 1)), atol=1e-4):
-            raise ExerciseIncorrect(
-                "the image was rolled along axes [0, 1]; these are batches of images (N, H, W, 3): roll height "
-                "and width, tf.roll(image, shift, axis=[1, 2])."
-            )
-        unrolled = self._unrolled(index)
-        if from_start is not None and np.allclose(unrolled, from_start, atol=1e-4):
-            raise ExerciseIncorrect(
-                f"pyramid level {level} started again from the start images; each level continues from the "
-                "previous level's image, enlarged: image = tf.image.resize(image, size, ...), not resize(start, ...)."
-            )
-        base = self.start if previous is None else self.step(previous, self.recorder.shifts[index - 1])
-        for options, what in [({"method": "bicubic"}, "without antialias=True"),
-                              ({"method": "bilinear", "antialias": True}, "bilinear"),
-                              ({"method": "bilinear"}, "bilinear")]:
-            if np.allclose(unrolled, self.resize(base, self.sizes[level - 1], **options), atol=1e-4):
-                raise ExerciseIncorrect(
-                    f"pyramid level {level} was resized {what}: use tf.image.resize(image, size, method=\"bicubic\", "
-                    "antialias=True) at every level (antialias blurs before the first shrink)."
-                )
-        hint = None if previous is None else self._step_slip(index, previous, resize_to=self.sizes[level - 1])
-        if hint:
-            raise ExerciseIncorrect(f"step {index} (the last of level {level - 1}): {hint}")
-        source = "the start images" if previous is None else "the previous level's images"
-        height, width = self.sizes[level - 1]
-        raise ExerciseIncorrect(
-            f"the images at the start of pyramid level {level} are not {source}, resized to {height}x{width}: "
-            "at each level do image = tf.image.resize(image, size, method=\"bicubic\", antialias=True), then the steps."
-        )
-
-    def _check_step(self, index: int, previous: np.ndarray, expected: np.ndarray) -> None:
-        """The step from the student's image ``previous`` to the image seen at call ``index``."""
-        if np.allclose(self._unrolled(index), expected, atol=1e-4):
-            return
-        hint = self._step_slip(index, previous)
-        raise ExerciseIncorrect(f"step {index}: {hint or _STEP_RULE}")
-
-    def _step_slip(self, index: int, previous: np.ndarray, resize_to=None) -> str | None:
-        """Which common slip turns ``previous`` into the image seen at call ``index``, if any."""
-        from course_lib.classviz import MATLAB_STEP_SIZE
-
-        shift_before = self.recorder.shifts[index - 1]
-        seen = self._unrolled(index)
-
-        def fits(candidate: np.ndarray) -> bool:
-            if resize_to is not None:
-                candidate = self.resize(candidate, resize_to)
-            return np.allclose(seen, candidate, atol=1e-4)
-
-        slips = [
-            (dict(back=0), "the gradient was not rolled back: it belongs to the shifted copy, so roll it by -shift "
-                           "(tf.roll(gradient, -shift, axis=[1, 2])) before the step."),
-            (dict(back=1), "the gradient was rolled by +shift again; roll it back by -shift."),
-            (dict(sign=-1.0), "the step went down the gradient (image - ...), which lowers the class score: "
-                              "add it, image + step_size * normalize(gradient)."),
-            (dict(normalize=False), "the step used the raw gradient: step along normalize(gradient)."),
-            (dict(step_size=1.0), "the step was not scaled: image + step_size * normalize(gradient)."),
-            (dict(step_size=MATLAB_STEP_SIZE), "the step used classviz.MATLAB_STEP_SIZE; use the step_size "
-                                               "argument (the check passes another value)."),
-        ]
-        for options, hint in slips:
-            if fits(self.step(previous, shift_before, **options)):
-                return hint
-        if fits(previous):
-            return "the image did not change: image = image + step_size * normalize(gradient)."
-        return None
-
-    def check_result(self, answer: Any) -> None:
-        if answer is None:
-            raise ExerciseIncorrect("my_pyramid_ascent returned None: end with `return image`.")
-        actual = np.asarray(answer, dtype=np.float32)
-        if actual.shape != self.start.shape:
-            raise ExerciseIncorrect(
-                f"my_pyramid_ascent returned shape {actual.shape}; expected the start images' shape {self.start.shape} "
-                "(the last level is the full size)."
-            )
-        last = self._unrolled(len(self.recorder.inputs) - 1)
-        expected = self.step(last, self.recorder.shifts[-1])
-        if np.allclose(actual, expected, atol=1e-4):
-            return
-        if np.allclose(actual, self.recorder.inputs[-1], atol=1e-4):
-            raise ExerciseIncorrect("my_pyramid_ascent returned the rolled copy; return the image itself.")
-        if np.allclose(actual, last, atol=1e-4):
-            raise ExerciseIncorrect("my_pyramid_ascent returned the image before its last step: return it after the loop.")
-        assert_close(actual, expected, "the images after the last step", atol=1e-4)

@@ -6,7 +6,8 @@ channel up. Three methods, one module each, so that a lesson can compare them:
 
 - :func:`naive_class_images` (:mod:`.render`): plain gradient ascent on the pixels at one size;
   the classifier is soon sure, yet the picture is coloured noise.
-- :func:`deep_dream_image` (:mod:`.matlab`): MATLAB's method, an image pyramid and
+- :func:`deep_dream_image` (:mod:`.matlab`): MATLAB's method, an image pyramid that grows from
+  the start size (gradients of large levels taken tile by tile, :func:`tiled_gradient`) and
   Laplacian-pyramid gradient normalisation (plus the course's jitter); its loop is
   :func:`pyramid_ascent`, and :func:`pyramid_images` runs a student's loop the same way.
 - :func:`robust_class_images` (:mod:`.robust`): Lucid's recipe, a Fourier-parameterised image in
@@ -21,10 +22,9 @@ Example:
     >>> classifier = models.dog_breed_classifier()
     >>> pictures = classviz.deep_dream_image(classifier, "dense", ["Chihuahua", "Doberman"])
     >>> pictures.shape
-    (2, 160, 160, 3)
+    (2, 313, 313, 3)
 """
 from course_lib.classviz.matlab import (
-    MATLAB_JITTER_PIXELS,
     MATLAB_STEP_SIZE,
     deep_dream_image,
     laplacian_merge,
@@ -33,6 +33,8 @@ from course_lib.classviz.matlab import (
     normalize_bands,
     pyramid_ascent,
     pyramid_images,
+    pyramid_sizes,
+    tiled_gradient,
 )
 from course_lib.classviz.objectives import (
     ChannelTarget,
@@ -49,7 +51,7 @@ from course_lib.classviz.robust import robust_class_images
 METHODS = {"robust": robust_class_images, "matlab": deep_dream_image, "naive": naive_class_images}
 
 __all__ = [
-    "MATLAB_JITTER_PIXELS", "MATLAB_STEP_SIZE", "METHODS", "pyramid_ascent", "pyramid_images",
+    "MATLAB_STEP_SIZE", "METHODS", "pyramid_ascent", "pyramid_images", "pyramid_sizes", "tiled_gradient",
     "ChannelTarget", "channel_activations", "channel_target", "class_layer", "deep_dream_image",
     "high_frequency_share", "laplacian_merge", "laplacian_normalize", "laplacian_split", "normalize_bands",
     "naive_class_images", "resolve_channels", "rms_contrast", "robust_class_images",

@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="robust (default: readable dogs), matlab (MATLAB's deepDreamImage) or naive")
     parser.add_argument("--iterations", type=int, default=None,
                         help="iterations (matlab: per pyramid level, default 10; robust: default 256; naive: default 30)")
-    parser.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
+    parser.add_argument("--size", type=int, default=224,
+                        help="image side in pixels (default 224); matlab: the start size, which its pyramid enlarges "
+                             "(3 levels at 1.4: 224 -> 438 px)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the course's)")
     parser.add_argument("--columns", type=int, default=None, help="images per row (default: near-square)")
     parser.add_argument("--verbose", action="store_true", help="print MATLAB's table of activation strength")
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         classifier = classifiers.load_classifier(args.model)
     # Check the names first: a typo gets its one-line error at once.
     classviz.resolve_channels(classviz.channel_target(classifier, args.layer), args.classes)
-    print(f"{args.method} class images of {', '.join(args.classes)} at {args.size} px.")
+    grows = " (the start of MATLAB's pyramid)" if args.method == "matlab" else ""
+    print(f"{args.method} class images of {', '.join(args.classes)} at {args.size} px{grows}.")
     started = time.perf_counter()
     iterations = {} if args.iterations is None else {"num_iterations": args.iterations}
     pictures = classviz.METHODS[args.method](
@@ -66,5 +69,6 @@ def run(args: argparse.Namespace) -> int:
     figure = plots.show_grid(pictures, args.classes, columns=args.columns)
     with files.atomic_path(output) as temporary:
         figure.savefig(temporary, format=output.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
-    print(f"Wrote {output} ({len(pictures)} images, {time.perf_counter() - started:.0f} s).")
+    print(f"Wrote {output} ({len(pictures)} images of {pictures.shape[1]}x{pictures.shape[2]} px, "
+          f"{time.perf_counter() - started:.0f} s).")
     return 0
