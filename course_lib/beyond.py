@@ -9,9 +9,10 @@ lesson's exercises are checked against, and the loops the lesson runs with the s
   notebook instead *matches a guide image*: at each position of the dream it looks up the guide's
   feature vector with the largest dot product and maximises that dot product, so the dream grows
   the patterns the network sees in the guide.
-* **The infinite zoom** (:func:`zoom_in`, :func:`zoom_frames`). Dream a little, zoom into the
-  centre a few per cent, dream again: the patterns made small grow with each zoom (octaves in
-  time rather than in one picture), and the frames play as an endless fall into the dream.
+* **The infinite zoom** (:func:`zoom_in`, :func:`zoom_frames`). The original runs its whole
+  octave dream on every frame, then zooms into the centre a few per cent. The course's variant
+  dreams only a few steps per frame: the patterns made small grow with each zoom (octaves spread
+  over time, rather than in one picture), and the frames play as an endless fall into the dream.
 
 Both loops reuse the course's step (lesson 04, :func:`course_lib.dream.ascent_step`): gradient / (std + 1e-8) * step size, then clip to
 [-1, 1]. The guided dream runs a plain ``tf.function`` with a ``GradientTape`` around the Keras
@@ -235,30 +236,56 @@ def check_zoom(zoom: Any) -> float:
     return validate.number("zoom", zoom, low=1.0, low_open=True, example=ZOOM)
 
 
-def zoom_in(img: Any, zoom: float = ZOOM) -> tf.Tensor:
-    """Zoom into the centre: keep the middle 1/zoom of each side, then resize back to the same size.
+def zoom_box(zoom: float, point: tuple[float, float] = (0.5, 0.5)) -> list[float]:
+    """The box ``[top, left, bottom, right]`` (fractions of the height and width) that a zoom by
+    ``zoom`` towards ``point`` keeps: 1/zoom of each side, placed so that ``point`` stays put.
 
-    The crop is centred (an off-centre crop makes the zoom drift sideways, frame after frame) and
-    takes 1/zoom of *both* sides, so the picture keeps its aspect ratio: nothing is stretched.
-    The original notebook does the same with ``nd.affine_transform(frame, [1-s, 1-s, 1],
-    [h*s/2, w*s/2, 0], order=1)``: a centred scale with linear interpolation.
+    A point at fraction ``p`` of a side keeps its place when the box starts at ``p - p / zoom``:
+    the part of the box before the point, ``p / zoom``, is enlarged by ``zoom`` back to ``p``.
+
+    Example:
+        >>> zoom_box(1.25)                 # the centre, the same margin on every side (up to rounding)
+        [0.1, 0.1, 0.9, 0.9]
+        >>> zoom_box(2.0, (0.0, 0.5))      # towards the middle of the top edge
+        [0.0, 0.25, 0.5, 0.75]
+    """
+    zoom = check_zoom(zoom)
+    py, px = _check_point(point)
+    top, left = py * (1.0 - 1.0 / zoom), px * (1.0 - 1.0 / zoom)
+    return [top, left, top + 1.0 / zoom, left + 1.0 / zoom]
+
+
+def _check_point(point: Any) -> tuple[float, float]:
+    if not isinstance(point, (tuple, list)) or len(point) != 2:
+        raise ValueError(f"point must be a pair (y, x) of fractions of the height and width, e.g. (0.5, 0.5); "
+                         f"got {point!r}.")
+    return (validate.number("point's y", point[0], low=0.0, high=1.0, example=0.5),
+            validate.number("point's x", point[1], low=0.0, high=1.0, example=0.5))
+
+
+def zoom_in(img: Any, zoom: float = ZOOM, point: tuple[float, float] = (0.5, 0.5)) -> tf.Tensor:
+    """Zoom towards ``point``: keep the box of :func:`zoom_box` and resize it back to the same size.
+
+    The point (fractions (y, x) of the height and width; default the centre) stays where it is and
+    everything else moves away from it by ``zoom``; both sides shrink by the same factor, so
+    nothing is stretched. The box has fractional edges, so the zoom is exact: a crop rounded to
+    whole pixels would move the point by up to half a pixel at every frame, and the zoom enlarges
+    each error at every later frame. The original notebook does the same with
+    ``nd.affine_transform(frame, [1-s, 1-s, 1], [h*s/2, w*s/2, 0], order=1)``: a centred scale
+    with linear interpolation.
 
     Args:
         img: one image (height, width, channels), float (e.g. in [-1, 1]).
         zoom: how much to enlarge, > 1 (1.05: 5 % closer per frame).
+        point: the fixed point, (y, x) in [0, 1] (pixel centres: 0 is the first row, 1 the last).
 
     Returns:
         A float32 tensor of the same shape.
     """
-    zoom = check_zoom(zoom)
+    box = zoom_box(zoom, point)
     img = tf.convert_to_tensor(img, dtype=tf.float32)
-    height, width = int(img.shape[0]), int(img.shape[1])
-    crop_height = max(1, round(height / zoom))
-    crop_width = max(1, round(width / zoom))
-    top = (height - crop_height) // 2
-    left = (width - crop_width) // 2
-    centre = img[top:top + crop_height, left:left + crop_width]
-    return tf.image.resize(centre, (height, width))  # bilinear, like the original's order=1
+    size = (int(img.shape[0]), int(img.shape[1]))
+    return tf.image.crop_and_resize(img[None], [box], [0], size)[0]  # bilinear, like the original's order=1
 
 
 def zoom_frames(
@@ -269,7 +296,8 @@ def zoom_frames(
     zoom: float = ZOOM,
     steps_per_frame: int = STEPS_PER_FRAME,
     step_size: float = dream.STEP_SIZE,
-    zoom_fn: Callable[[tf.Tensor, float], Any] = zoom_in,
+    zoom_fn: Callable[..., Any] = zoom_in,
+    point: tuple[float, float] = (0.5, 0.5),
     max_dim: int = FRAME_MAX_DIM,
     show_progress: bool = True,
 ) -> list[np.ndarray]:
@@ -289,7 +317,8 @@ def zoom_frames(
         zoom: zoom per frame, > 1.
         steps_per_frame: dream steps per frame, >= 0.
         step_size: as in :func:`course_lib.dream.run_deep_dream`.
-        zoom_fn: ``zoom_fn(img, zoom)`` -> the zoomed image, same shape (:func:`zoom_in`, or yours).
+        zoom_fn: ``zoom_fn(img, zoom, point)`` -> the zoomed image, same shape (:func:`zoom_in`, or yours).
+        point: the point the film zooms towards, (y, x) fractions of the height and width (default the centre).
         max_dim: longest side of the frames (the work is done at this size, so it is also the speed).
         show_progress: a progress bar.
 
@@ -307,14 +336,15 @@ def zoom_frames(
     max_dim = validate.whole_number("max_dim", max_dim, low=backbone.min_size if isinstance(backbone, models.Backbone)
                                     else 1, example=FRAME_MAX_DIM)
     if not callable(zoom_fn):
-        raise ValueError(f"zoom_fn must be a function (img, zoom) -> zoomed image, not {zoom_fn!r}.")
+        raise ValueError(f"zoom_fn must be a function (img, zoom, point) -> zoomed image, not {zoom_fn!r}.")
+    point = _check_point(point)
     picture = images.load(photo, max_dim=max_dim, min_size=backbone)
     engine = dream.engine_for(backbone) if steps_per_frame else None
     img = tf.constant(images.to_model_range(picture))
     result = [picture]
     bar = Progress(count - 1, "zooming", enabled=show_progress)
     for frame in range(1, count):
-        zoomed = tf.convert_to_tensor(zoom_fn(img, zoom), dtype=tf.float32)
+        zoomed = tf.convert_to_tensor(zoom_fn(img, zoom, point), dtype=tf.float32)
         if tuple(zoomed.shape) != tuple(img.shape):
             raise ValueError(f"zoom_fn returned shape {tuple(zoomed.shape)} for an image of shape "
                              f"{tuple(img.shape)}: a zoom must give back the same size (resize the crop back).")

@@ -107,11 +107,43 @@ def test_guided_dream_refuses_a_guide_too_small_for_the_network(backbone, photo)
 
 
 def test_zoom_in_keeps_the_shape_and_enlarges_the_centre():
-    img = tf.random.stateless_uniform((40, 60, 3), seed=(1, 2), minval=-1, maxval=1)
+    column = tf.random.stateless_uniform((40, 1, 3), seed=(1, 2), minval=-1, maxval=1)
+    img = tf.tile(column, [1, 60, 1])  # varies down the rows only
     zoomed = beyond.zoom_in(img, 1.25)
     assert zoomed.shape == img.shape
-    expected = tf.image.resize(img[4:36, 6:54], (40, 60))
-    np.testing.assert_allclose(zoomed.numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(beyond.zoom_box(1.25), [0.1, 0.1, 0.9, 0.9], atol=1e-12)
+    # Pixel centres: output row i samples input row 3.9 + 0.8 i (the box [0.1, 0.9] of rows 0..39).
+    rows = 0.1 * 39 + np.arange(40) * 0.8
+    np.testing.assert_allclose(zoomed.numpy()[:, 17], _linear(column.numpy()[:, 0], rows), atol=1e-5)
+
+
+def _linear(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    low = np.floor(rows).astype(int)
+    weight = (rows - low)[:, None]
+    high = np.minimum(low + 1, len(column) - 1)
+    return column[low] * (1 - weight) + column[high] * weight
+
+
+@pytest.mark.parametrize("point", [(0.5, 0.5), (0.25, 0.8), (0.9, 0.1)])
+def test_zoom_in_keeps_its_point_in_place_frame_after_frame(point):
+    # A bright dot at the zoom point stays there over 10 zooms (it only grows): no drift.
+    height, width = 41, 61
+    y, x = point[0] * (height - 1), point[1] * (width - 1)
+    rows, columns = np.mgrid[0:height, 0:width]
+    img = tf.constant(np.exp(-((rows - y) ** 2 + (columns - x) ** 2) / 2.0)[..., None].repeat(3, -1), tf.float32)
+    for _ in range(10):
+        img = beyond.zoom_in(img, 1.1, point)
+    weights = img.numpy()[..., 0]
+    weights = np.where(weights > 0.5 * weights.max(), weights, 0.0)
+    assert abs((weights * rows).sum() / weights.sum() - y) < 0.5
+    assert abs((weights * columns).sum() / weights.sum() - x) < 0.5
+
+
+def test_zoom_box_refuses_a_point_outside_the_picture():
+    with pytest.raises(ValueError, match="point's x is 1.5, but it must be >= 0.0 and <= 1.0"):
+        beyond.zoom_box(1.1, (0.5, 1.5))
+    with pytest.raises(ValueError, match="point must be a pair"):
+        beyond.zoom_box(1.1, 0.5)
 
 
 def test_zoom_frames_have_the_count_and_shape_and_each_differs_from_the_last(backbone, photo):
@@ -137,17 +169,18 @@ def test_zoom_frames_without_dreaming_only_zoom(backbone, photo):
 def test_zoom_frames_use_the_zoom_function_given(backbone, photo):
     calls = []
 
-    def my_zoom(img, zoom):
-        calls.append(zoom)
-        return beyond.zoom_in(img, zoom)
+    def my_zoom(img, zoom, point):
+        calls.append((zoom, point))
+        return beyond.zoom_in(img, zoom, point)
 
-    beyond.zoom_frames(photo, backbone, frames=3, zoom=1.1, steps_per_frame=0, zoom_fn=my_zoom, show_progress=False)
-    assert calls == [1.1, 1.1]
+    beyond.zoom_frames(photo, backbone, frames=3, zoom=1.1, steps_per_frame=0, zoom_fn=my_zoom, point=(0.2, 0.7),
+                       show_progress=False)
+    assert calls == [(1.1, (0.2, 0.7)), (1.1, (0.2, 0.7))]
 
 
 def test_zoom_frames_refuse_a_zoom_function_that_changes_the_size(backbone, photo):
     with pytest.raises(ValueError, match="same size"):
-        beyond.zoom_frames(photo, backbone, frames=2, steps_per_frame=0, zoom_fn=lambda img, zoom: img[1:-1],
+        beyond.zoom_frames(photo, backbone, frames=2, steps_per_frame=0, zoom_fn=lambda img, zoom, point: img[1:-1],
                            show_progress=False)
 
 

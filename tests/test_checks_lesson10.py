@@ -114,7 +114,7 @@ def test_check_guided_loss_asks_for_a_reshape_that_traces():
 
 
 def test_check_guided_loss_refuses_none():
-    with pytest.raises(ExerciseIncorrect, match="returned None"):
+    with pytest.raises(ExerciseIncorrect, match=r"returned nothing \(None\)"):
         checks.check_guided_loss(lambda x, g: None)
 
 
@@ -123,25 +123,26 @@ def test_check_guided_loss_refuses_none():
 # ---------------------------------------------------------------------------------------------
 
 
-def zoom_round(img, zoom):
-    height, width = int(img.shape[0]), int(img.shape[1])
-    crop_height, crop_width = round(height / zoom), round(width / zoom)
-    top, left = (height - crop_height) // 2, (width - crop_width) // 2
-    return tf.image.resize(img[top:top + crop_height, left:left + crop_width], (height, width))
+def _box(zoom, point):
+    py, px = point
+    top, left = py - py / zoom, px - px / zoom
+    return [top, left, top + 1 / zoom, left + 1 / zoom]
 
 
-def zoom_floor(img, zoom):
-    height, width = img.shape[:2]
-    crop_height, crop_width = int(height / zoom), int(width / zoom)
-    top, left = math.ceil((height - crop_height) / 2), math.ceil((width - crop_width) / 2)
-    return tf.image.resize(img[top:top + crop_height, left:left + crop_width], (height, width)).numpy()
+def zoom_box(img, zoom, point=(0.5, 0.5)):
+    height, width = img.shape[0], img.shape[1]
+    return tf.image.crop_and_resize(img[None], [_box(zoom, point)], [0], (height, width))[0]
 
 
-def zoom_central_crop(img, zoom):
-    return tf.image.resize(tf.image.central_crop(img, 1 / zoom), img.shape[:2])
+def zoom_expanded(img, zoom, point=(0.5, 0.5)):
+    """The same box, written from its two edges: the point's fraction of the box equals its fraction of the image."""
+    py, px = point
+    y1, x1 = py * (1 - 1 / zoom), px * (1 - 1 / zoom)
+    y2, x2 = y1 + 1 / zoom, x1 + 1 / zoom
+    return tf.image.crop_and_resize(tf.expand_dims(img, 0), [[y1, x1, y2, x2]], [0], tf.shape(img)[:2])[0]
 
 
-@pytest.mark.parametrize("solution", [zoom_round, zoom_floor, zoom_central_crop])
+@pytest.mark.parametrize("solution", [zoom_box, zoom_expanded])
 def test_check_zoom_step_passes_every_right_answer(solution, capsys):
     checks.check_zoom_step(solution)
     assert capsys.readouterr().out.startswith("Correct:")
@@ -152,41 +153,42 @@ def test_check_zoom_step_says_a_stub_is_not_done():
         checks.check_zoom_step(_stub)
 
 
-def _zoom_slip(crop=None, resize=None):
-    """A student's zoom_step with the crop (top, left, crop_h, crop_w from h, w, zoom) or the resize changed."""
-    def zoom_step(img, zoom):
-        height, width = int(img.shape[0]), int(img.shape[1])
-        ch, cw = round(height / zoom), round(width / zoom)
-        top, left = (height - ch) // 2, (width - cw) // 2
-        if crop is not None:
-            top, left, ch, cw = crop(height, width, zoom)
-        centre = img[top:top + ch, left:left + cw]
-        return resize(centre, height, width) if resize else tf.image.resize(centre, (height, width))
+def _zoom_slip(box=None, size=None, after=None):
+    """A student's zoom_step with the box (from zoom and point), the crop size or the result changed."""
+    def zoom_step(img, zoom, point=(0.5, 0.5)):
+        height, width = img.shape[0], img.shape[1]
+        boxes = [box(zoom, point) if box else _box(zoom, point)]
+        result = tf.image.crop_and_resize(img[None], boxes, [0], size(height, width) if size else (height, width))
+        return after(result) if after else result[0]
+
     return zoom_step
 
 
+def _whole_pixels(img, zoom, point=(0.5, 0.5)):
+    """The old zoom: a crop cut at whole pixels around the point, resized back."""
+    height, width = img.shape[0], img.shape[1]
+    top, left = round(point[0] * (1 - 1 / zoom) * height), round(point[1] * (1 - 1 / zoom) * width)
+    crop = img[top:top + round(height / zoom), left:left + round(width / zoom)]
+    return tf.image.resize(crop, (height, width))
+
+
 ZOOM_SLIPS = {
-    "top-left crop": (_zoom_slip(crop=lambda h, w, z: (0, 0, round(h / z), round(w / z))), "off-centre"),
-    "crop at the top only": (_zoom_slip(crop=lambda h, w, z: (0, (w - round(w / z)) // 2, round(h / z), round(w / z))),
-                             "off-centre"),
-    "no resize": (_zoom_slip(resize=lambda c, h, w: c), "that is the crop"),
-    "width and height swapped": (_zoom_slip(resize=lambda c, h, w: tf.image.resize(c, (w, h))), r"\(height, width\)"),
-    "square crop": (_zoom_slip(crop=lambda h, w, z: ((h - round(min(h, w) / z)) // 2, (w - round(min(h, w) / z)) // 2,
-                                                    round(min(h, w) / z), round(min(h, w) / z))), "aspect ratio"),
-    "nearest": (_zoom_slip(resize=lambda c, h, w: tf.image.resize(c, (h, w), method="nearest")), "bilinear"),
-    "multiplied": (_zoom_slip(crop=lambda h, w, z: ((h - round(h * z)) // 2, (w - round(w * z)) // 2,
-                                                   round(h * z), round(w * z))), "divide"),
-    "no crop": (_zoom_slip(crop=lambda h, w, z: (0, 0, h, w)), "unchanged"),
-    "margin / 2": (_zoom_slip(crop=lambda h, w, z: ((h - round(h / z)) / 2, (w - round(w / z)) / 2, round(h / z), round(w / z))),
-                   "whole numbers"),
-    "crop not rounded": (_zoom_slip(crop=lambda h, w, z: ((h - round(h / z)) // 2, (w - round(w / z)) // 2, h / z, w / z)),
-                         "whole numbers"),
-    "batch axis kept": (_zoom_slip(resize=lambda c, h, w: tf.image.resize(c[None], (h, w))), "batch axis"),
+    "box centred on the point": (_zoom_slip(box=lambda z, p: [p[0] - 0.5 / z, p[1] - 0.5 / z, p[0] + 0.5 / z,
+                                                              p[1] + 0.5 / z]), "centred on the point"),
+    "always the centre": (_zoom_slip(box=lambda z, p: _box(z, (0.5, 0.5))), "the centre one whatever the point"),
+    "zoom out": (_zoom_slip(box=lambda z, p: [p[0] * (1 - z), p[1] * (1 - z), p[0] * (1 - z) + z,
+                                              p[1] * (1 - z) + z]), "zooms OUT"),
+    "x and y swapped": (_zoom_slip(box=lambda z, p: [_box(z, p)[i] for i in (1, 0, 3, 2)]), "swapped"),
+    "point from the far side": (_zoom_slip(box=lambda z, p: _box(z, (1 - p[0], 1 - p[1]))), "bottom and right"),
+    "whole pixels": (_whole_pixels, "whole pixels"),
+    "crop size swapped": (_zoom_slip(size=lambda h, w: (w, h)), r"\(height, width\)"),
+    "batch kept": (_zoom_slip(after=lambda result: result), r"\[0\]"),
+    "no zoom": (lambda img, zoom, point=(0.5, 0.5): img, "unchanged"),
 }
 
 
 @pytest.mark.parametrize("name", ZOOM_SLIPS)
 def test_check_zoom_step_catches_the_slip_with_a_hint(name):
-    function, hint = ZOOM_SLIPS[name]
-    with pytest.raises(ExerciseIncorrect, match=hint):
+    function, message = ZOOM_SLIPS[name]
+    with pytest.raises(ExerciseIncorrect, match=message):
         checks.check_zoom_step(function)

@@ -1,19 +1,19 @@
 """Exercise checks of lesson 10: the guided objective and the zoom step.
 
 Both compare the student's function with :mod:`course_lib.beyond` on small random tensors, and
-recognise the common slips by their effect (the value a slipped computation gives) or by the error
-they raise, with a hint that names the fix.
+name the common slip closest to a wrong answer (:func:`~course_lib.checks.common.first_slip`) or
+recognise it by the error it raises, with a hint that names the fix.
 """
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed
+from course_lib.checks.common import (ExerciseIncorrect, assert_close, call_student, expect_number, first_slip,
+                                      passed, readable)
 
 __all__ = ["check_guided_loss", "check_zoom_step"]
 
@@ -28,35 +28,15 @@ _AXIS_HINT = ("Each *dream* position needs its best guide position: take the arg
               "the guide positions, of the (dream positions, guide positions) matrix; gather the matches "
               "from the guide's rows.")
 _LOSS_HINTS = [
-    (r"Matrix size-incompatible", _MATMUL_HINT),
-    (r"compatible batch dimensions", "Reshape both activations to (positions, channels) first: "
-                                     "tf.reshape(features, (-1, channels)). " + _MATMUL_HINT),
-    (r"indices\[\d+\] = \d+ is not in", _AXIS_HINT),
-    (r"Incompatible shapes", "The matched guide vectors must line up with the dream's rows X, one per dream "
-                             "position: take the argmax over axis=1 of the (dream positions, guide positions) "
-                             "matrix, gather those rows of G (tf.gather(g, best)) and multiply them with X."),
+    (Exception, r"Matrix size-incompatible", _MATMUL_HINT),
+    (Exception, r"compatible batch dimensions", "Reshape both activations to (positions, channels) first: "
+                                                "tf.reshape(features, (-1, channels)). " + _MATMUL_HINT),
+    (Exception, r"indices\[\d+\] = \d+ is not in", _AXIS_HINT),
+    (Exception, r"Incompatible shapes", "The matched guide vectors must line up with the dream's rows X, one per "
+                                        "dream position: take the argmax over axis=1 of the (dream positions, guide "
+                                        "positions) matrix, gather those rows of G (tf.gather(g, best)) and multiply "
+                                        "them with X."),
 ]
-
-
-def _tensorflow_message(error: Exception) -> str:
-    """The readable part of a TensorFlow error: without its ``{{function_node ...}}`` and ``[Op:...]`` wrapping."""
-    text = getattr(error, "message", None) or str(error)
-    text = re.sub(r"\{\{.*?\}\}\s*", "", text)
-    return re.sub(r"\s*\[Op:.*$", "", text.strip(), flags=re.S)
-
-
-def _call_loss(student_loss: Callable, *args: Any) -> Any:
-    """Call the student's guided_loss; a TensorFlow error that a known slip raises becomes its hint."""
-    import tensorflow as tf
-
-    try:
-        return call_student(student_loss, *args)
-    except tf.errors.OpError as error:
-        message = _tensorflow_message(error)[:200]
-        for pattern, hint in _LOSS_HINTS:
-            if re.search(pattern, message):
-                raise ExerciseIncorrect(f"guided_loss raised {type(error).__name__} ({message}). {hint}") from None
-        raise
 
 
 def check_guided_loss(student_loss: Callable) -> None:
@@ -75,8 +55,9 @@ def check_guided_loss(student_loss: Callable) -> None:
     guide_features = tf.random.stateless_uniform((1, 3, 4, 7), seed=(10, 2))
     with tf.GradientTape() as tape:
         tape.watch(dream_features)
-        answer = _call_loss(student_loss, dream_features, guide_features)
-    value = _one_number(answer, "guided_loss(dream_features, guide_features)")
+        answer = call_student(student_loss, dream_features, guide_features, hints=_LOSS_HINTS)
+    value = expect_number(answer, "guided_loss(dream_features, guide_features)",
+                          "Sum the best dot products with tf.reduce_sum(...).")
     expected = float(beyond.guided_loss(dream_features, guide_features))
     if not math.isclose(value, expected, rel_tol=1e-4):
         _explain_wrong_value(value, expected, dream_features.numpy(), guide_features.numpy())
@@ -84,15 +65,6 @@ def check_guided_loss(student_loss: Callable) -> None:
     _check_traces(student_loss, dream_features, guide_features, expected)
     passed("guided_loss sums each dream position's best dot product with the guide; its gradient is "
            "the matched guide features.")
-
-
-def _one_number(answer: Any, call: str) -> float:
-    if answer is None:
-        raise ExerciseIncorrect(f"{call} returned None: end with `return` and the loss.")
-    if np.ndim(answer) != 0:
-        raise ExerciseIncorrect(f"{call} returned shape {tuple(np.shape(answer))}; the loss must be one number: "
-                                "sum the best dot products with tf.reduce_sum(...).")
-    return float(answer)
 
 
 def _explain_wrong_value(value: float, expected: float, x4: np.ndarray, g4: np.ndarray) -> None:
@@ -123,12 +95,10 @@ def _explain_wrong_value(value: float, expected: float, x4: np.ndarray, g4: np.n
         (-expected, "The sign is flipped: the dream climbs this loss (gradient ascent), so return the sum itself, "
                     "not its negative."),
     ]
-    for slipped, hint in slips:
-        if math.isclose(value, slipped, rel_tol=1e-4):
-            raise ExerciseIncorrect(f"guided_loss returned {value:.5g}, expected {expected:.5g}. {hint}")
-    raise ExerciseIncorrect(f"guided_loss returned {value:.5g}, expected {expected:.5g} on small random features. "
-                            "Reshape both to (positions, channels), take X G^T, the max over axis=1 (each dream "
-                            "position's best guide match), and sum.")
+    hint = first_slip(value, expected, slips, tolerance=1e-4, otherwise=(
+        "On small random features: reshape both to (positions, channels), take X G^T, the max over axis=1 (each "
+        "dream position's best guide match), and sum."))
+    raise ExerciseIncorrect(f"guided_loss returned {value:.5g}, expected {expected:.5g}. {hint}")
 
 
 def _check_gradient(tape: Any, answer: Any, dream_features: Any, guide_features: Any) -> None:
@@ -160,7 +130,7 @@ def _check_traces(student_loss: Callable, dream_features: Any, guide_features: A
         value = float(traced(dream_features, guide_features))
     except Exception as error:  # noqa: BLE001 - any failure while tracing gets the same advice
         # A tracing error starts "in user code:" and ends with what went wrong: show that last line.
-        lines = [line.strip() for line in _tensorflow_message(error).splitlines() if line.strip()]
+        lines = [line.strip() for line in readable(error).splitlines() if line.strip()]
         last = lines[-1][:160] if lines else type(error).__name__
         if not last.startswith(type(error).__name__):
             last = f"{type(error).__name__}: {last}"
@@ -178,104 +148,104 @@ def _check_traces(student_loss: Callable, dream_features: Any, guide_features: A
 # Exercise 2: the zoom step
 # ---------------------------------------------------------------------------------------------
 
+#: The check's cases: (height, width), zoom, the zoom point (y, x), seed. Off-centre points and
+#: unequal sides tell a box centred on the point, a mirrored point or swapped axes from the right box.
+_ZOOM_CASES = [((30, 40), 1.25, (0.3, 0.8), (20, 1)), ((27, 41), 1.5, (0.75, 0.2), (20, 2)),
+               ((36, 24), 1.1, (0.5, 0.5), (20, 3))]
+_ZOOM_HINTS = [
+    (Exception, r"(?i)must be (1|2)-D|must have rank|shape must be rank", "Give crop_and_resize a batch and a list of "
+     "boxes: tf.image.crop_and_resize(img[None], [[y1, x1, y2, x2]], [0], (height, width))[0]."),
+    (TypeError, r"slice indices must be integers|valid indices", "No slicing needed: crop_and_resize takes the box as "
+     "fractions of the image, so its edges need not be whole pixels."),
+]
 
-def _crop_resize(img: np.ndarray, top: int, height: int, left: int, width: int, method: str = "bilinear") -> np.ndarray:
+
+def _box_zoom(img: Any, box: list[float]) -> np.ndarray:
     import tensorflow as tf
 
-    crop = img[top:top + height, left:left + width]
-    if crop.size == 0:
-        return np.full(img.shape, np.nan)
-    return tf.image.resize(crop, img.shape[:2], method=method).numpy()
+    size = (int(img.shape[0]), int(img.shape[1]))
+    return tf.image.crop_and_resize(tf.convert_to_tensor(img, tf.float32)[None], [box], [0], size)[0].numpy()
 
 
-def _centred_crops(side: int, zoom: float) -> set[tuple[int, int]]:
-    """(start, length) of every reasonable centred crop of 1/zoom of a side: the length floored,
-    rounded or ceiled, the start floored or ceiled, or ``tf.image.central_crop``'s choice."""
-    crops = set()
-    for length in {math.floor(side / zoom), round(side / zoom), math.ceil(side / zoom)}:
-        if 1 <= length <= side:
-            crops |= {((side - length) // 2, length), ((side - length + 1) // 2, length)}
-    start = int((side - side / zoom) / 2)
-    crops.add((start, side - 2 * start))
-    return crops
+def _pixel_crop(img: Any, box: list[float]) -> np.ndarray:
+    """The same box cut at whole pixels (the course's old zoom), then resized back."""
+    import tensorflow as tf
+
+    height, width = int(img.shape[0]), int(img.shape[1])
+    top, left = round(box[0] * height), round(box[1] * width)
+    rows, columns = max(1, round((box[2] - box[0]) * height)), max(1, round((box[3] - box[1]) * width))
+    return tf.image.resize(img[top:top + rows, left:left + columns], (height, width)).numpy()
+
+
+def _zoom_slips(img: Any, zoom: float, point: tuple[float, float]) -> list[tuple[np.ndarray, str]]:
+    from course_lib import beyond
+
+    py, px = point
+    side = 1.0 / zoom
+    right = beyond.zoom_box(zoom, point)
+    return [
+        (_box_zoom(img, [py - side / 2, px - side / 2, py + side / 2, px + side / 2]),
+         "the box is centred on the point, so the point moves to the middle of the frame and the film drifts "
+         "towards it. A zoom towards the point keeps it in place: the box starts at y1 = py - py / zoom (and x1 "
+         "likewise), so the part above the point, py / zoom, grows back to py."),
+        (_box_zoom(img, beyond.zoom_box(zoom)), "the box is the centre one whatever the point: place it so that "
+         "`point` stays put, y1 = py * (1 - 1 / zoom), x1 = px * (1 - 1 / zoom)."),
+        (_box_zoom(img, [py * (1 - zoom), px * (1 - zoom), py * (1 - zoom) + zoom, px * (1 - zoom) + zoom]),
+         "that zooms OUT (a box of zoom times the image, padded with zeros): a zoom > 1 keeps a smaller box, "
+         "1 / zoom of each side."),
+        (_box_zoom(img, [right[1], right[0], right[3], right[2]]), "the box has x and y swapped: "
+         "tf.image.crop_and_resize takes [y1, x1, y2, x2], rows first, and point is (y, x)."),
+        (_box_zoom(img, [(1 - py) * (1 - side), (1 - px) * (1 - side), (1 - py) * (1 - side) + side,
+                         (1 - px) * (1 - side) + side]),
+         "the point was measured from the bottom and right: py is a fraction from the TOP (0 the first row), px "
+         "from the LEFT."),
+        (_pixel_crop(img, right), "the crop was cut at whole pixels: rounding moves the zoom point by up to half a "
+         "pixel at every frame, and every later zoom enlarges that error, so the film drifts. Keep the box's "
+         "fractional edges: tf.image.crop_and_resize(img[None], [box], [0], (height, width))[0]."),
+        (np.asarray(img, np.float64), "the image came back unchanged: keep the box and resize it to the full size."),
+    ]
 
 
 def check_zoom_step(student_zoom: Callable) -> None:
-    """Lesson 10: ``zoom_step(img, zoom)`` must crop the centre 1/zoom of each side and resize it back
-    to the image's size with ``tf.image.resize`` (bilinear), as :func:`course_lib.beyond.zoom_in` does;
-    any rounding of the crop (floor, round, ceil, ``tf.image.central_crop``) is accepted.
+    """Lesson 10: ``zoom_step(img, zoom, point)`` must zoom by ``zoom`` towards ``point`` (fractions
+    (y, x) of the height and width) keeping the point in place, as :func:`course_lib.beyond.zoom_in`
+    does: the box ``[y1, x1, y2, x2]`` with ``y1 = py * (1 - 1 / zoom)``, 1/zoom of each side,
+    resized back with ``tf.image.crop_and_resize``.
+
+    Three cases (off-centre points, unequal sides, the centre) catch the box centred on the point
+    (the point drifts to the middle), the centre box whatever the point, zooming out (a box of
+    zoom, not 1/zoom), swapped axes, the point measured from the other side and a crop rounded to
+    whole pixels (which drifts), each with its hint.
     """
     import tensorflow as tf
 
-    cases = [((30, 40), 1.25, (20, 1)), ((27, 41), 1.1, (20, 2)), ((36, 24), 1.5, (20, 3))]
-    for (height, width), zoom, seed in cases:
+    from course_lib import beyond
+
+    for (height, width), zoom, point, seed in _ZOOM_CASES:
         img = tf.random.stateless_uniform((height, width, 3), seed=seed, minval=-1, maxval=1)
-        call = f"zoom_step(<a {height}x{width} image>, zoom={zoom})"
-        answer = call_student(student_zoom, img, zoom, hints=[
-            (TypeError, r"valid indices|slice indices must be integers",
-             "Slices need whole numbers: round the crop's sides (round(height / zoom)) and halve the margins "
-             "with // 2, not / 2."),
-            (Exception, r"must be (1|4)-D|must have (3|4) dimensions|rank",
-             "Resize with tf.image.resize(crop, (height, width)): a (height, width) pair, no batch axis needed."),
-        ])
+        call = f"zoom_step(<a {height}x{width} image>, zoom={zoom}, point={point})"
+        answer = call_student(student_zoom, img, zoom, point, hints=_ZOOM_HINTS)
         if answer is None:
             raise ExerciseIncorrect(f"{call} returned None: end with `return` and the zoomed image.")
         result = np.asarray(answer, dtype=np.float64)
-        pixels = img.numpy()
-        if result.shape != pixels.shape:
-            _explain_wrong_shape(call, result.shape, pixels.shape, zoom)
-        rows, columns = _centred_crops(height, zoom), _centred_crops(width, zoom)
-        if any(np.allclose(result, _crop_resize(pixels, top, h, left, w), atol=1e-4)
-               for top, h in rows for left, w in columns):
-            continue
-        _explain_wrong_zoom(call, result, pixels, zoom)
-    passed("zoom_step crops the centre 1/zoom of each side and resizes it back to the same size.")
+        if result.shape != tuple(img.shape):
+            _explain_wrong_shape(call, result.shape, tuple(img.shape))
+        expected = beyond.zoom_in(img, zoom, point).numpy()
+        hint = first_slip(result, expected, _zoom_slips(img, zoom, point), start=img.numpy(), tolerance=1e-3,
+                          otherwise="Work out the box [y1, x1, y2, x2] in fractions of the image: 1 / zoom of each "
+                                    "side, with y1 = py * (1 - 1 / zoom) and x1 = px * (1 - 1 / zoom), then "
+                                    "tf.image.crop_and_resize(img[None], [box], [0], (height, width))[0].")
+        if hint:
+            raise ExerciseIncorrect(f"{call}: {hint}")
+    passed("zoom_step keeps the zoom point in place and enlarges everything else by zoom.")
 
 
-def _explain_wrong_shape(call: str, got: tuple, expected: tuple, zoom: float) -> None:
+def _explain_wrong_shape(call: str, got: tuple, expected: tuple) -> None:
     if len(got) == 4 and got[1:] == expected:
-        raise ExerciseIncorrect(f"{call} returned shape {got}: drop the batch axis, the zoom keeps the image's shape {expected}.")
+        raise ExerciseIncorrect(f"{call} returned shape {got}: take the one image out of the batch, [0]; the zoom "
+                                f"keeps the image's shape {expected}.")
     if got[:2] == expected[1::-1]:
-        raise ExerciseIncorrect(f"{call} returned shape {got}, expected {expected}: tf.image.resize takes "
-                                "(height, width), in that order.")
-    if len(got) == 3 and got[0] < expected[0]:
-        raise ExerciseIncorrect(f"{call} returned shape {got}, expected {expected}: that is the crop. Resize it "
-                                "back to the image's size with tf.image.resize(crop, (height, width)).")
-    raise ExerciseIncorrect(f"{call} returned shape {got}; a zoom must keep the image's shape {expected}.")
-
-
-def _explain_wrong_zoom(call: str, result: np.ndarray, pixels: np.ndarray, zoom: float) -> None:
-    """Say which slip gives the student's picture: no zoom, an off-centre or square crop, another resize."""
-    height, width = pixels.shape[:2]
-    crop_h, crop_w = round(height / zoom), round(width / zoom)
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-
-    def same(expected: np.ndarray) -> bool:
-        return expected.shape == result.shape and np.allclose(result, expected, atol=1e-4)
-
-    if same(pixels):
-        raise ExerciseIncorrect(f"{call} gave back the image unchanged: crop the centre 1/zoom of each side "
-                                f"(here {crop_h}x{crop_w} of {height}x{width}) before resizing.")
-    corners = [(0, 0), (height - crop_h, width - crop_w), (0, width - crop_w), (height - crop_h, 0),
-               (top, 0), (0, left)]
-    if any(same(_crop_resize(pixels, t, crop_h, l, crop_w)) for t, l in corners):
-        raise ExerciseIncorrect(f"{call} zooms into an off-centre crop: frame after frame the zoom would drift "
-                                f"towards that side. Start the crop at top = (height - crop_height) // 2 and "
-                                f"left = (width - crop_width) // 2.")
-    square = round(min(height, width) / zoom)
-    if any(same(_crop_resize(pixels, (height - square) // 2, square, (width - square) // 2, square, m))
-           for m in ("bilinear", "nearest")):
-        raise ExerciseIncorrect(f"{call} crops a square and stretches it: crop height / zoom by width / zoom, "
-                                "so the picture keeps its aspect ratio.")
-    for method in ("nearest", "bicubic", "area", "lanczos3"):
-        if same(_crop_resize(pixels, top, crop_h, left, crop_w, method)):
-            raise ExerciseIncorrect(f"{call} resizes with method {method!r}; use tf.image.resize's default, "
-                                    "bilinear (it blends neighbouring pixels, like the original's order=1).")
-    # Multiplying makes the crop larger than the image: its start is negative, so the slice keeps a
-    # few rows and columns at the far edges (Python's slicing), and the result looks like noise.
-    big_h, big_w = round(height * zoom), round(width * zoom)
-    if same(_crop_resize(pixels, (height - big_h) // 2, big_h, (width - big_w) // 2, big_w)):
-        raise ExerciseIncorrect(f"{call}: divide each side by zoom (a zoom > 1 keeps a *smaller* crop), not multiply.")
-    raise ExerciseIncorrect(f"{call} is not the centre crop of {crop_h}x{crop_w} px resized back to {height}x{width} "
-                            "(bilinear). Crop img[top:top + crop_height, left:left + crop_width] with top = "
-                            "(height - crop_height) // 2 and left likewise, then tf.image.resize(crop, (height, width)).")
+        raise ExerciseIncorrect(f"{call} returned shape {got}, expected {expected}: crop_size is (height, width), in "
+                                "that order.")
+    raise ExerciseIncorrect(f"{call} returned shape {got}; a zoom must keep the image's shape {expected}: "
+                            "crop_size=(height, width).")
