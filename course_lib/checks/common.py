@@ -17,6 +17,7 @@ One way to do each thing:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -137,7 +138,7 @@ def expect_number(value: Any, what: str, how: str = "") -> float:
     """
     how = f" {how}" if how else ""
     if value is None:
-        raise ExerciseIncorrect(f"{what} returned nothing; end the function with `return ...`.{how}")
+        raise ExerciseIncorrect(f"{what} returned nothing; it must return one number: end with `return ...`.{how}")
     if np.ndim(value) != 0:
         raise ExerciseIncorrect(f"{what} returned {type(value).__name__} with shape {tuple(np.shape(value))}; "
                                 f"it must return one number (a scalar).{how}")
@@ -244,6 +245,24 @@ def _gap(answer: Any, candidate: Any, start: Any) -> float:
     """``||a - c||``: the distance between two results (their changes from ``start`` share it)."""
     a, c = _change(answer, start), _change(candidate, start)
     return float(np.linalg.norm(a - c)) if a is not None and c is not None and a.shape == c.shape else float("inf")
+
+
+@functools.cache
+def small_dream_model() -> Any:
+    """A tiny feature extractor for checks (lessons 05, 06): three seeded 3x3 convolutions ("valid",
+    so the border of a picture matters), two of them outputs, like two dream layers. Fast on any
+    picture of a few pixels or more, and the same numbers on every machine and in fast and full mode.
+    """
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3))
+    x, outputs = inputs, []
+    for filters, strides, seed in ((8, 1, 1), (12, 2, 2), (12, 1, 3)):
+        x = keras.layers.Conv2D(filters, 3, strides=strides, activation="relu",
+                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                                bias_initializer=keras.initializers.Constant(0.05))(x)
+        outputs.append(x)
+    return keras.Model(inputs, outputs[1:], name="small_dream_model")
 
 
 def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, rtol: float = 1e-4,
