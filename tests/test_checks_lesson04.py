@@ -43,7 +43,7 @@ def test_step_with_the_lessons_global_model_is_caught(backbone):
 
 
 def deep_dream_class(*, watch=True, sign=1.0, normalise=True, clip=True, signature=SIGNATURE, compiled=True,
-                     fixed_steps=None, fixed_step_size=None, model_of=None, loss_after=False):
+                     fixed_steps=None, fixed_step_size=None, model_of=None, loss_after=False, init_loss=True):
     """The tutorial's DeepDream; each keyword changes one line of it, as a student's slip would."""
 
     class DeepDream(tf.Module):
@@ -52,7 +52,8 @@ def deep_dream_class(*, watch=True, sign=1.0, normalise=True, clip=True, signatu
 
         def __call__(self, img, steps, step_size):
             print("Tracing")
-            loss = tf.constant(0.0)
+            if init_loss:
+                loss = tf.constant(0.0)
             for n in tf.range(steps if fixed_steps is None else fixed_steps):
                 with tf.GradientTape() as tape:
                     if watch:
@@ -97,6 +98,16 @@ def test_deep_dream_slips_are_caught_with_a_hint(backbone, slip, message):
     with pytest.raises(ExerciseIncorrect, match=message) as raised:
         checks.check_deep_dream(deep_dream_class(**slip), backbone)
     assert "in user code" not in str(raised.value) and len(str(raised.value)) < 600
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "eager"])
+def test_deep_dream_without_loss_before_the_loop_gets_the_while_loop_hint(backbone, compiled):
+    # AutoGraph's tf.while_loop needs loss before the loop: with 0 steps it fails ("loop must iterate
+    # at least once to initialize loss"); eagerly Python fails the same way (an unbound local).
+    with pytest.raises(ExerciseIncorrect, match=r"tf.while_loop.*loop variables must exist before it.*"
+                                                r"`loss = tf.constant\(0.0\)` before the loop") as raised:
+        checks.check_deep_dream(deep_dream_class(init_loss=False, compiled=compiled), backbone)
+    assert "loss" in str(raised.value).split("). ")[0] and len(str(raised.value)) < 600
 
 
 def test_deep_dream_with_the_lessons_global_model_is_caught(backbone):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from course_lib import checks, dream
 from course_lib.checks import ExerciseIncorrect, ExerciseNotDone
-from course_lib.checks import lesson05
+from course_lib.checks import common
 
 
 def _stub(*args, **kwargs):
@@ -148,11 +148,11 @@ def test_check_sizes_agree_in_float32_and_float64():
 
 
 def test_the_small_model_is_the_same_every_time():
-    first = lesson05.small_dream_model()
+    first = common.small_dream_model()
     picture = tf.random.stateless_uniform((1, 20, 24, 3), seed=(1, 2))
     outputs = [output.numpy() for output in first(picture)]
-    lesson05.small_dream_model.cache_clear()
-    again = [output.numpy() for output in lesson05.small_dream_model()(picture)]
+    common.small_dream_model.cache_clear()
+    again = [output.numpy() for output in common.small_dream_model()(picture)]
     for a, b in zip(outputs, again):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 

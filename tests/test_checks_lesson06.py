@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from course_lib import checks, tiles
 from course_lib.checks import ExerciseIncorrect, ExerciseNotDone, lesson06
-from course_lib.checks.lesson05 import small_dream_model
+from course_lib.checks import common
+from course_lib.checks.common import small_dream_model
 from course_lib.dream import calc_loss
 
 
@@ -185,7 +186,7 @@ def test_the_checks_reference_is_the_librarys_tiled_gradient():
     shift = tf.random.Generator.from_seed(3).uniform([2], -40, 40, dtype=tf.int32).numpy()
     expected = library(img).numpy()
     ours = lesson06._tiled_reference(img, model, _equal_tiles(70, 40), _equal_tiles(90, 40), shift, -shift)
-    np.testing.assert_allclose(ours, expected, atol=1e-4)
+    assert common.distance(ours, expected) < 1e-3  # round-off only: compiled against eager, any kernel family
 
 
 @pytest.mark.parametrize("switch, hint", [

@@ -73,6 +73,9 @@ def test_numbers_are_compared_relative_to_the_expected_value():
     assert first_slip(5.3, 10.0, slips) == "the first"
     assert first_slip(3.4, 10.0, slips, tolerance=1e-4) == "the average"
     assert first_slip(20.0, 10.0, slips, otherwise="generic") == "generic"
+    # An exact formula names only an exact slip: 5.3 is nearest "the first", but not within reach of it.
+    assert first_slip(5.3, 10.0, slips, tolerance=1e-9, reach=1e-9, otherwise="generic") == "generic"
+    assert first_slip(5.0, 10.0, slips, tolerance=1e-9, reach=1e-9) == "the first"
 
 
 # --- call_student --------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def test_expect_pair():
 
 
 @pytest.mark.parametrize("value, message", [
-    (None, "returned nothing"), (np.ones(3), r"shape \(3,\); expected one number"), ("ten", "str 'ten'; expected one")])
+    (None, "returned nothing"), (np.ones(3), r"shape \(3,\); it must return one number"), ("ten", "str 'ten'; it must return one")])
 def test_expect_number_explains_what_is_not_one_number(value, message):
     with pytest.raises(ExerciseIncorrect, match=message):
         common.expect_number(value, "loss", "Sum it.")

@@ -15,6 +15,7 @@ from course_lib.checks.common import (  # noqa: F401 (re-exported)
     assert_close,
     call_student,
     passed,
+    small_dream_model,
 )
 from course_lib.checks.lesson00 import *  # noqa: F401,F403
 from course_lib.checks.lesson01 import *  # noqa: F401,F403

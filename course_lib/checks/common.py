@@ -17,6 +17,7 @@ One way to do each thing:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -137,14 +138,15 @@ def expect_number(value: Any, what: str, how: str = "") -> float:
     """
     how = f" {how}" if how else ""
     if value is None:
-        raise ExerciseIncorrect(f"{what} returned nothing (None); end with `return` and the number.{how}")
+        raise ExerciseIncorrect(f"{what} returned nothing; it must return one number: end with `return ...`.{how}")
     if np.ndim(value) != 0:
         raise ExerciseIncorrect(f"{what} returned {type(value).__name__} with shape {tuple(np.shape(value))}; "
-                                f"expected one number (a scalar).{how}")
+                                f"it must return one number (a scalar).{how}")
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ExerciseIncorrect(f"{what} returned {type(value).__name__} {str(value)[:60]!r}; expected one number.{how}") from None
+        raise ExerciseIncorrect(f"{what} returned {type(value).__name__} {str(value)[:60]!r}; it must return "
+                                f"one number.{how}") from None
 
 
 # --- Right, or which slip ------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def distance(answer: Any, expected: Any, *, start: Any = None) -> float:
 
 
 def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any = None,
-               tolerance: float = TOLERANCE, margin: float = MARGIN,
+               tolerance: float = TOLERANCE, margin: float = MARGIN, reach: float = float("inf"),
                otherwise: str = "It differs from the expected result.") -> str | None:
     """None if ``answer`` is right; else the hint of the slip whose result is closest to it, if it
     is clearly the closest; else ``otherwise``.
@@ -196,15 +198,16 @@ def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any 
     direction, ``cos(a, e) >= 1 - tolerance**2 / 2``: with the default 0.05, the answer's change is
     within 5 % of the expected one in length and within 2.9 degrees of it in direction.
 
-    Why 0.05: a same-way reference (same engine, compiled or eager alike) differs only by float32
-    round-off, ``d`` ~ 1e-6; run by another engine or kernel family (oneDNN or Eigen), the round-off
-    can tip a ReLU unit over its kink and change its gradient, and a few dream steps amplify that to
-    ``d`` of about 1e-3 (measured on this course's models, see tests/test_checks_toolkit.py), still 50
-    times below. A relative noise of 1e-3 on the expected result, shown accepted by
-    tests/test_checks_perturbed.py, moves ``d`` by at most ``1e-3 * ||expected|| / ||e||``. The
-    slips the checks name move ``d`` by 0.3 or more (one step of two: ~0.5; steps of 0.01 instead
-    of 0.05: 0.8; the raw gradient: ~1; another layer's gradient, nearly orthogonal: ~1.4; descent:
-    2): every one of them is far outside.
+    Why 0.05: a reference computed the same way as the answer (same engine, compiled or eager
+    alike) differs from it by float32 round-off only, ``d`` ~ 1e-6. Run by the other kernel family
+    (oneDNN or Eigen), round-off can tip a ReLU unit over its kink and change its gradient, and
+    the steps amplify that: 3 dream steps of lesson 04's check differ by ``d`` = 3e-3 between the
+    two families (max 0.014 on single values; measured on an AMD EPYC), still 15 times below. A
+    relative noise of 1e-3 on the expected result, which tests/test_checks_perturbed.py shows
+    accepted, moves ``d`` by at most ``1e-3 * ||expected|| / ||e||``. The slips the checks name
+    move ``d`` by 0.5 or more (measured there too: one step of two, 0.6; steps of 0.01 instead of
+    0.02 or 0.05, 0.5 and 0.8; the raw gradient, 1; the lesson's model instead of the argument,
+    0.9; descent, 1.7 to 2): every one of them far outside.
 
     Why the margin: a slip is named only if it is closest and the runner-up (any other slip, or
     the expected result itself) is at least ``1 / margin`` = twice as far. An answer with a slip
@@ -217,6 +220,8 @@ def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any 
         expected: the reference result, computed the same way as the answer where possible.
         slips: ``(slipped result, hint)`` pairs, in order of preference when two coincide.
         start: what both results changed (the input image), or None.
+        reach: name a slip only if the answer is this near it (relative, as ``d``): for an exact
+            formula (a count, a product) whose slips are exact too, e.g. ``reach=tolerance``.
     """
     if distance(answer, expected, start=start) <= tolerance:
         return None
@@ -231,7 +236,7 @@ def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any 
             if _gap(candidates[best][0], candidate, start) <= tolerance * scale]
     others = [gap for i, gap in enumerate(gaps) if i not in same]
     hint = candidates[min(same)][1]
-    if hint is None or (others and gaps[best] > margin * min(others)):
+    if hint is None or gaps[best] > reach * scale or (others and gaps[best] > margin * min(others)):
         return otherwise
     return hint
 
@@ -240,6 +245,24 @@ def _gap(answer: Any, candidate: Any, start: Any) -> float:
     """``||a - c||``: the distance between two results (their changes from ``start`` share it)."""
     a, c = _change(answer, start), _change(candidate, start)
     return float(np.linalg.norm(a - c)) if a is not None and c is not None and a.shape == c.shape else float("inf")
+
+
+@functools.cache
+def small_dream_model() -> Any:
+    """A tiny feature extractor for checks (lessons 05, 06): three seeded 3x3 convolutions ("valid",
+    so the border of a picture matters), two of them outputs, like two dream layers. Fast on any
+    picture of a few pixels or more, and the same numbers on every machine and in fast and full mode.
+    """
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3))
+    x, outputs = inputs, []
+    for filters, strides, seed in ((8, 1, 1), (12, 2, 2), (12, 1, 3)):
+        x = keras.layers.Conv2D(filters, 3, strides=strides, activation="relu",
+                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                                bias_initializer=keras.initializers.Constant(0.05))(x)
+        outputs.append(x)
+    return keras.Model(inputs, outputs[1:], name="small_dream_model")
 
 
 def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, rtol: float = 1e-4,
@@ -254,7 +277,7 @@ def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, r
         raise ExerciseIncorrect(f"{what}: expected shape {expected_array.shape}, got {actual_array.shape}.{hint}")
     if not np.allclose(actual_array, expected_array, atol=atol, rtol=rtol, equal_nan=True):
         difference = np.abs(actual_array - expected_array)
-        difference[np.isnan(difference)] = np.inf
+        difference = np.where(np.isnan(difference), np.inf, difference)
         worst = np.unravel_index(int(np.argmax(difference)), difference.shape) if difference.shape else ()
         raise ExerciseIncorrect(
             f"{what}: values differ by up to {float(difference.max()):.4g} "

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, Hint, assert_close, passed
-from course_lib.checks.lesson03 import call_quietly
+from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, call_student, expect_number, expect_pair,
+                                      first_slip, passed)
 
 __all__ = ['check_gradient_ascent_step', 'check_deep_dream']
 
@@ -27,12 +27,20 @@ SIGNATURE_HINTS: tuple[Hint, ...] = (
 )
 
 
-#: Feature extractors and reference results, built once per backbone network: a student who runs
+#: The slip of a DeepDream whose ``loss`` is first assigned inside the ``tf.range`` loop.
+LOSS_BEFORE_LOOP_HINTS: tuple[Hint, ...] = (
+    (Exception, r"'loss' must be defined before the loop|loop must iterate at least once to initialize loss|"
+                r"local variable 'loss'",
+     "AutoGraph turns `for n in tf.range(steps):` into a tf.while_loop, whose loop variables must exist "
+     "before it (with 0 steps the loop never sets loss): write `loss = tf.constant(0.0)` before the loop."),
+)
+
+#: Feature extractors and compiled references, built once per backbone network: a student who runs
 #: a check again (after a fix) waits only for their own code.
 _CACHE: dict[tuple, Any] = {}
 
 
-def _cached(backbone: Any, what: str, build: Callable[[], Any]) -> Any:
+def _cached(backbone: Any, what: Any, build: Callable[[], Any]) -> Any:
     key = (backbone.model, tuple(backbone.dream_layers), what)
     if key not in _CACHE:
         _CACHE[key] = build()
@@ -55,61 +63,81 @@ def _lesson_model(backbone: Any) -> Any:
     return _cached(backbone, "lesson model", lambda: models.feature_extractor(backbone))
 
 
-def _ascend(model: Any, img: Any, steps: int, step_size: float, *, sign: float = 1.0, normalise: bool = True,
-            clip: bool = True) -> tuple[float, np.ndarray]:
-    """The tutorial's steps, eagerly, with one part changeable: what a slip would compute."""
+def _dream_loop(model: Any, normalise: bool = True) -> Callable:
+    """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a
+    ``tf.range`` loop (``normalise=False``: the slip of a raw-gradient step). Called eagerly it is
+    the student's eager step; wrapped in ``tf.function`` it is the student's compiled class."""
     import tensorflow as tf
 
     from course_lib import dream
 
-    loss = tf.constant(0.0)
-    for _ in range(steps):
+    def raw_step(img: Any, step_size: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             tape.watch(img)
             loss = dream.calc_loss(img, model)
-        gradients = tape.gradient(loss, img)
-        if normalise:
-            gradients /= tf.math.reduce_std(gradients) + 1e-8
-        img = img + sign * gradients * step_size
-        if clip:
-            img = tf.clip_by_value(img, -1, 1)
-    return float(loss), img.numpy().astype(np.float64)
+        return loss, tf.clip_by_value(img + tape.gradient(loss, img) * step_size, -1, 1)
+
+    def run(img: Any, steps: Any, step_size: Any) -> tuple[Any, Any]:
+        loss = tf.constant(0.0)
+        for _ in tf.range(steps):
+            loss, img = (dream.ascent_step(lambda x: dream.calc_loss(x, model), img, step_size) if normalise
+                         else raw_step(img, step_size))
+        return loss, img
+
+    return run
 
 
-def _diagnose(new_img: np.ndarray, image: Any, model: Any, backbone: Any, steps: int, step_size: float,
-              what: str) -> str:
-    """The hint for an image that differs from the expected one: which slip gives the same image."""
-    if new_img.max() > 1 + 1e-6 or new_img.min() < -1 - 1e-6:
+def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
+            normalise: bool = True) -> tuple[float, np.ndarray]:
+    """(loss, image) of ``steps`` steps, computed the way the student's answer was: compiled in one
+    ``tf.function`` with the tutorial's input signature (a DeepDream) or eagerly (a single step)."""
+    import tensorflow as tf
+
+    run = _dream_loop(model, normalise)
+    if compiled:
+        run = _cached(backbone, ("compiled", id(model), normalise), lambda: tf.function(run, input_signature=(
+            tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32))))
+    loss, new_img = run(tf.convert_to_tensor(img), tf.constant(steps), tf.constant(step_size, tf.float32))
+    return float(loss), new_img.numpy().astype(np.float64)
+
+
+def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size: float, what: str, *,
+             compiled: bool) -> str | None:
+    """None if ``new_img`` is the expected image, else the hint of the slip closest to it."""
+    if new_img.max() > 1 + 1e-6 or new_img.min() < -1 - 1e-6:  # clipping is exact: nothing beyond [-1, 1]
         return (f"{what} has values from {new_img.min():.3f} to {new_img.max():.3f}: clip it to [-1, 1] "
                 "with tf.clip_by_value(img, -1, 1) after each step.")
+    model = _check_model(backbone)
+
+    def result(steps: int = steps, step_size: float = step_size, model: Any = model, **options: Any) -> np.ndarray:
+        return _ascend(backbone, model, img, steps, step_size, compiled=compiled, **options)[1]
+
+    expected = result()
+    if first_slip(new_img, expected, [], start=img) is None:
+        return None
     slips = [
-        ({"sign": -1.0}, f"{what} went *down* the gradient (img - gradients * step_size): that makes the loss "
-                         "smaller. Gradient ascent adds: img + gradients * step_size."),
-        ({"normalise": False}, f"{what} moved by the raw gradient, which is tiny: divide the gradient by "
-                               "tf.math.reduce_std(gradients) + 1e-8 before the step."),
-        ({"step_size": 0.01}, f"{what} moved by steps of 0.01: use the step_size argument, not a number of your own."),
+        (result(step_size=-step_size), f"{what} went *down* the gradient (img - gradients * step_size): that "
+                                       "makes the loss smaller. Gradient ascent adds: img + gradients * step_size."),
+        (result(normalise=False), f"{what} moved by the raw gradient, which is tiny: divide the gradient by "
+                                  "tf.math.reduce_std(gradients) + 1e-8 before the step."),
+        (result(step_size=0.01), f"{what} moved by steps of 0.01: use the step_size argument, not a number of your own."),
+        (result(model=_lesson_model(backbone)), f"{what} climbed the loss of the lesson's dream_model, not of the "
+                                                "model given: compute calc_loss(img, model) (in DeepDream: self.model)."),
     ]
     if steps > 1:
-        slips.append(({"steps": 1}, f"{what} took one step, where {steps} were asked for: loop "
-                                    "`for n in tf.range(steps):` around the whole step."))
-    for change, hint in slips:
-        arguments = {"steps": steps, "step_size": step_size, **change}
-        _, slipped = _ascend(model, image, arguments.pop("steps"), arguments.pop("step_size"), **arguments)
-        if np.allclose(new_img, slipped, atol=1e-4):
-            return hint
-    _, global_model = _ascend(_lesson_model(backbone), image, steps, step_size)
-    if np.allclose(new_img, global_model, atol=1e-4):
-        return (f"{what} climbed the loss of the lesson's dream_model, not of the model given: "
-                "compute calc_loss(img, model) (in DeepDream: self.model).")
-    return ("One step is: loss = calc_loss(img, model) under a GradientTape that watches img; gradients = "
-            "tape.gradient(loss, img); gradients /= tf.math.reduce_std(gradients) + 1e-8; "
-            "img = tf.clip_by_value(img + gradients * step_size, -1, 1).")
+        slips.append((result(steps=1), f"{what} took one step, where {steps} were asked for: loop "
+                                       "`for n in tf.range(steps):` around the whole step."))
+    return first_slip(new_img, expected, slips, start=img, otherwise=(
+        "One step is: loss = calc_loss(img, model) under a GradientTape that watches img; gradients = "
+        "tape.gradient(loss, img); gradients /= tf.math.reduce_std(gradients) + 1e-8; "
+        "img = tf.clip_by_value(img + gradients * step_size, -1, 1)."))
 
 
 def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` with
     ``new_img = clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient of
-    ``dream.calc_loss`` at ``img`` and ``loss`` its value before the step (computed here directly).
+    ``dream.calc_loss`` at ``img`` and ``loss`` its value before the step, as :func:`dream.ascent_step`
+    computes them (eagerly, as the student's function runs).
 
     Args:
         student_step: the student's function.
@@ -122,37 +150,33 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     # on each side: InceptionV3 takes nothing smaller.
     img = tf.random.stateless_uniform((96, 80, 3), seed=(5, 6), minval=-1, maxval=1)
     step_size = 0.05
-    expected_loss, expected_img = _ascend(model, img, 1, step_size)
-
-    answer = call_quietly(student_step, img, model, step_size, hints=TAPE_WATCH_HINTS)
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        raise ExerciseIncorrect(
-            f"gradient_ascent_step returned {type(answer).__name__}; expected a pair (loss, new_img): "
-            "end with `return loss, img`."
-        )
-    loss, new_img = answer
+    answer = call_student(student_step, img, model, step_size, hints=TAPE_WATCH_HINTS)
+    loss, new_img = expect_pair(answer, "gradient_ascent_step", "(loss, new_img)", "end with `return loss, img`")
     new_img = np.asarray(new_img, dtype=np.float64)
-    if new_img.shape != expected_img.shape:
-        raise ExerciseIncorrect(
-            f"new_img has shape {new_img.shape}; it must keep the image's shape {expected_img.shape} "
-            "(no batch axis)."
-        )
-    if np.ndim(loss) != 0:
-        raise ExerciseIncorrect(f"loss has shape {np.shape(loss)}; it must be one number, calc_loss(img, model).")
-    if not np.allclose(new_img, expected_img, atol=1e-4):
-        raise ExerciseIncorrect(_diagnose(new_img, img, model, backbone, 1, step_size, "new_img"))
-    assert_close(float(loss), expected_loss, "the loss (computed before the step)", atol=1e-4, rtol=1e-4)
+    if new_img.shape != tuple(img.shape):
+        raise ExerciseIncorrect(f"new_img has shape {new_img.shape}; it must keep the image's shape "
+                                f"{tuple(img.shape)} (no batch axis).")
+    loss = expect_number(loss, "gradient_ascent_step (its loss)", "It is calc_loss(img, model).")
+    hint = _verdict(new_img, img, backbone, 1, step_size, "new_img", compiled=False)
+    if hint:
+        raise ExerciseIncorrect(hint)
+    # The same eager computation at the same image: only float32 round-off of the reductions differs.
+    expected_loss = _ascend(backbone, model, img, 1, step_size, compiled=False)[0]
+    assert_close(loss, expected_loss, "the loss (computed before the step)", atol=1e-6, rtol=1e-4)
     passed("gradient_ascent_step normalises the gradient, steps up it and clips to [-1, 1].")
 
 
 def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     """Lesson 04: the tutorial's ``DeepDream`` module. ``DeepDream(model)(img, steps, step_size)``
-    must give the same ``(loss, img)`` as ``course_lib.dream.DeepDream(model, optimize=False)``
-    (2 steps on one small image, 3 on another of another size), and its ``__call__`` must be a
-    ``tf.function`` traced once for both sizes (an input signature with any height and width).
+    must give the ``(loss, img)`` of ``steps`` steps of :func:`dream.ascent_step` in a compiled
+    ``tf.range`` loop (2 steps on one small image, 3 on another of another size; 0 steps give back
+    the image), and its ``__call__`` must be a ``tf.function`` traced once for both sizes (an input
+    signature with any height and width).
 
-    Slips recognised: no ``tape.watch``, descent, no normalisation, no clip, a fixed number of steps
-    or step size, the lesson's global model, no ``tf.function``, no input signature (a trace per size).
+    The references are compiled the same way as the class, so the verdict does not depend on
+    which kernels (oneDNN or Eigen) TensorFlow picks on this CPU. Slips recognised: no ``tape.watch``,
+    descent, no normalisation, no clip, a fixed number of steps or step size, the lesson's global
+    model, ``loss`` not set before the loop, no ``tf.function``, no input signature (a trace per size).
 
     Args:
         student_class: the student's ``DeepDream`` class (not an instance).
@@ -168,13 +192,6 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     model = _check_model(backbone)
     runs = [(tf.random.stateless_uniform((96, 80, 3), seed=(7, 8), minval=-1, maxval=1), 2, 0.05),
             (tf.random.stateless_uniform((112, 88, 3), seed=(9, 10), minval=-1, maxval=1), 3, 0.02)]
-
-    def references() -> list[tuple[float, np.ndarray]]:
-        reference = dream.DeepDream(model, optimize=False)
-        results = [reference(img, tf.constant(steps), tf.constant(step_size)) for img, steps, step_size in runs]
-        return [(float(loss), img.numpy().astype(np.float64)) for loss, img in results]
-
-    expected = _cached(backbone, "DeepDream results", references)
     try:
         deepdream = student_class(model)
     except TypeError as error:
@@ -188,39 +205,41 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     def DeepDream(img, steps, step_size):  # noqa: N802 - named like the class in the messages
         return deepdream(img, steps, step_size)
 
-    for (img, steps, step_size), (expected_loss, expected_img) in zip(runs, expected):
-        answer = call_quietly(DeepDream, img, tf.constant(steps), tf.constant(step_size),
+    compiled = getattr(call, "experimental_get_tracing_count", None) is not None
+    for img, steps, step_size in runs:
+        answer = call_student(DeepDream, img, tf.constant(steps), tf.constant(step_size),
                               hints=TAPE_WATCH_HINTS + SIGNATURE_HINTS)
-        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-            raise ExerciseIncorrect(f"DeepDream returned {type(answer).__name__}; expected a pair (loss, img): "
-                                    "end __call__ with `return loss, img`, after the loop.")
-        loss, new_img = answer
+        loss, new_img = expect_pair(answer, "DeepDream", "(loss, img)", "end __call__ with `return loss, img`, after the loop")
         new_img = np.asarray(new_img, dtype=np.float64)
         size = f"{img.shape[1]}x{img.shape[0]}"
-        if new_img.shape != expected_img.shape:
+        if new_img.shape != tuple(img.shape):
             raise ExerciseIncorrect(f"For a {size} image DeepDream returned an image of shape {new_img.shape}; "
-                                    f"expected {expected_img.shape}, the image's own (no batch axis).")
-        if not np.allclose(new_img, expected_img, atol=1e-4):
-            hint = _diagnose(new_img, img, model, backbone, steps, step_size, "The image")
+                                    f"expected {tuple(img.shape)}, the image's own (no batch axis).")
+        hint = _verdict(new_img, img, backbone, steps, step_size, "The image", compiled=compiled)
+        if hint:
             raise ExerciseIncorrect(f"With {steps} steps of size {step_size} on a {size} image: {hint}")
-        if np.ndim(loss) != 0:
-            raise ExerciseIncorrect(f"The loss has shape {np.shape(loss)}; it must be one number, "
-                                    "calc_loss(img, self.model).")
-        if not np.isclose(float(loss), expected_loss, rtol=1e-4, atol=1e-4):
-            after = float(dream.calc_loss(tf.constant(new_img, tf.float32), model))
-            hint = ("That is the loss of the final image: return the loss computed in the last step, before its "
-                    "update, as the tutorial does." if np.isclose(float(loss), after, rtol=1e-4, atol=1e-4)
-                    else "Return the loss that calc_loss computed in the loop's last step.")
-            raise ExerciseIncorrect(f"DeepDream returned the loss {float(loss):.5f}, expected "
-                                    f"{expected_loss:.5f}. {hint}")
+        loss = expect_number(loss, "DeepDream (its loss)", "It is calc_loss(img, self.model).")
+        # Losses compared on their rise during the dream (from the loss of the start image).
+        expected_loss = _ascend(backbone, model, img, steps, step_size, compiled=compiled)[0]
+        after = float(dream.calc_loss(tf.constant(new_img, tf.float32), model))
+        hint = first_slip(loss, expected_loss, [(after, "That is the loss of the final image: return the loss "
+                                                        "computed in the last step, before its update, as the "
+                                                        "tutorial does.")],
+                          start=float(dream.calc_loss(img, model)),
+                          otherwise="Return the loss that calc_loss computed in the loop's last step.")
+        if hint:
+            raise ExerciseIncorrect(f"DeepDream returned the loss {loss:.5f}, expected {expected_loss:.5f}. {hint}")
+    img = runs[0][0]
+    _, same = expect_pair(call_student(DeepDream, img, tf.constant(0), tf.constant(0.05), hints=LOSS_BEFORE_LOOP_HINTS),
+                          "DeepDream", "(loss, img)", "end __call__ with `return loss, img`, after the loop")
+    assert_close(same, img, "After 0 steps the image", atol=0, rtol=0, hint="0 steps change nothing.")
 
-    tracing_count = getattr(call, "experimental_get_tracing_count", None)
-    if tracing_count is None:
+    if not compiled:
         raise ExerciseIncorrect(
             "DeepDream computes the right image, but __call__ is not compiled, so every step runs op by op from "
             f"Python. Decorate it: @tf.function({SIGNATURE_TEXT})."
         )
-    traces = tracing_count()
+    traces = call.experimental_get_tracing_count()
     if traces > 1:
         raise ExerciseIncorrect(
             f"DeepDream's __call__ was traced {traces} times for 2 image sizes: without an input signature, "

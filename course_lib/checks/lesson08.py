@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed
+from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, expect_pair, passed
 
 __all__ = ['check_confusion_matrix', 'check_precision_recall']
 
@@ -57,11 +57,8 @@ def check_precision_recall(student_precision_recall: Callable) -> None:
         expected_precision, expected_recall = metrics.precision_recall(confusion)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is the student's to handle: NaN is right
             answer = call_student(student_precision_recall, confusion.copy())
-        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-            raise ExerciseIncorrect(
-                f"precision_recall returned {type(answer).__name__}; return the pair (precision, recall), one array each."
-            )
-        precision, recall = (np.asarray(part, dtype=np.float64) for part in answer)
+        precision, recall = (np.asarray(part, dtype=np.float64) for part in
+                             expect_pair(answer, "precision_recall", "(precision, recall)", "one array each"))
         size = len(confusion)
         for name, values in (("precision", precision), ("recall", recall)):
             if values.shape != (size,):
@@ -91,6 +88,6 @@ def check_precision_recall(student_precision_recall: Callable) -> None:
                 floored = np.floor(expected)
             if not same(values, expected) and same(values, floored):
                 raise ExerciseIncorrect(f"{name} came out as whole numbers: divide with /, not // (and count as floats).")
-            assert_close(np.nan_to_num(values, nan=-1.0), np.nan_to_num(expected, nan=-1.0),
-                         f"{name} per class (NaN shown as -1)", atol=1e-9)  # fmt: skip
+            # Counts divided in float64: exact to 1e-16, any order of operations within 1e-9.
+            assert_close(values, expected, f"{name} per class", atol=1e-9, rtol=0)
     passed("precision = diagonal / column sums, recall = diagonal / row sums, NaN where nothing was counted.")
