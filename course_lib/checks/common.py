@@ -203,11 +203,12 @@ def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any 
     (oneDNN or Eigen), round-off can tip a ReLU unit over its kink and change its gradient, and
     the steps amplify that: 3 dream steps of lesson 04's check differ by ``d`` = 3e-3 between the
     two families (max 0.014 on single values; measured on an AMD EPYC), still 15 times below. A
-    relative noise of 1e-3 on the expected result, which tests/test_checks_perturbed.py shows
-    accepted, moves ``d`` by at most ``1e-3 * ||expected|| / ||e||``. The slips the checks name
-    move ``d`` by 0.5 or more (measured there too: one step of two, 0.6; steps of 0.01 instead of
-    0.02 or 0.05, 0.5 and 0.8; the raw gradient, 1; the lesson's model instead of the argument,
-    0.9; descent, 1.7 to 2): every one of them far outside.
+    relative noise of 1e-3 on the gradient moves ``d`` by about 1e-3, on the result by about
+    ``1e-3 * ||expected|| / ||e||`` (tests/test_checks_perturbed.py shows both accepted). The
+    slips lesson 04's check names move ``d`` by 0.5 or more (one step of two, 0.6; steps of 0.01
+    instead of 0.02 or 0.05, 0.5 and 0.8; the raw gradient, 1; the lesson's model instead of the
+    argument, 0.9; descent, 1.7 to 2): every one far outside. A check whose nearest slip is closer
+    passes its own ``tolerance`` (lesson 06's tiled gradient: 3e-3).
 
     Why the margin: a slip is named only if it is closest and the runner-up (any other slip, or
     the expected result itself) is at least ``1 / margin`` = twice as far. An answer with a slip

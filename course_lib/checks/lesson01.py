@@ -100,9 +100,7 @@ def check_shrink(student_shrink: Callable) -> None:
             raise ExerciseIncorrect("shrink returned a PIL image; return a NumPy array: np.array(picture).")
         result = np.asarray(answer)
         if result.ndim != 3 or result.shape[2] != 3:
-            raise ExerciseIncorrect(
-                f"shrink returned shape {result.shape}; a picture has shape (height, width, 3)."
-            )
+            raise ExerciseIncorrect(f"shrink returned shape {result.shape}; a picture has shape (height, width, 3).")
         if result.dtype != np.uint8:
             scale_hint = (" Its values lie in [0, 1] (skimage's resize does that): multiply by 255 first."
                           if np.issubdtype(result.dtype, np.floating) and result.max() <= 1.0 else "")
@@ -152,10 +150,8 @@ def _verify_normalise(student_normalise: Callable) -> np.ndarray:
     if answer.shape != picture.shape:
         raise ExerciseIncorrect(f"normalise returned shape {answer.shape}; it must keep the image's shape {picture.shape}.")
     if not np.issubdtype(answer.dtype, np.floating):
-        raise ExerciseIncorrect(
-            f"normalise returned {answer.dtype} values; the network needs floating-point numbers. "
-            "Convert first, e.g. img.astype(np.float32)."
-        )
+        raise ExerciseIncorrect(f"normalise returned {answer.dtype} values; the network needs floating-point numbers. "
+                                "Convert first, e.g. img.astype(np.float32).")
     if answer.dtype != np.float32:
         raise ExerciseIncorrect(
             f"normalise returned {answer.dtype} values; the task asks for float32. NumPy's default is float64 "
@@ -176,11 +172,9 @@ def _verify_normalise(student_normalise: Callable) -> np.ndarray:
             "[0, 1]. The network expects [-1, 1]: 0 must become -1 and 255 must become 1."
         )
     if not all(abs(at[value] - expected[value]) < 1e-5 for value in at):
-        raise ExerciseIncorrect(
-            "normalise gave " + ", ".join(f"{value} -> {at[value]:.4f}" for value in at)
-            + "; expected " + ", ".join(f"{value} -> {expected[value]:.4f}" for value in at)
-            + ". The formula is x / 127.5 - 1."
-        )
+        raise ExerciseIncorrect("normalise gave " + ", ".join(f"{value} -> {at[value]:.4f}" for value in at)
+                                + "; expected " + ", ".join(f"{value} -> {expected[value]:.4f}" for value in at)
+                                + ". The formula is x / 127.5 - 1.")
     assert_close(answer, images.to_model_range(picture), "normalise(img)", atol=1e-5)
     return answer
 
@@ -205,10 +199,8 @@ def _verify_deprocess(student_deprocess: Callable) -> None:
     for values in (images.to_model_range(picture), between, outside):
         answer = np.asarray(call_student(student_deprocess, values.copy()))
         if answer.dtype != np.uint8:
-            raise ExerciseIncorrect(
-                f"deprocess returned {answer.dtype} values; an image to show needs uint8. "
-                "End with .astype(np.uint8) (after rounding)."
-            )
+            raise ExerciseIncorrect(f"deprocess returned {answer.dtype} values; an image to show needs uint8. "
+                                    "End with .astype(np.uint8) (after rounding).")
         expected = images.from_model_range(values)
         if answer.shape != expected.shape:
             raise ExerciseIncorrect(f"deprocess returned shape {answer.shape}; it must keep the shape {expected.shape}.")

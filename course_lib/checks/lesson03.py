@@ -76,10 +76,8 @@ def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
         hint = first_slip(value, expected, slips, tolerance=LOSS_TOLERANCE, otherwise=(
             "Pass tf.expand_dims(img, axis=0) through the model, take tf.math.reduce_mean of each "
             "layer's activation, and add these means up with tf.reduce_sum."))
-        raise ExerciseIncorrect(
-            f"For a random 80x96 image and the layers {layers}, calc_loss gave {value:.5f}, "
-            f"expected {expected:.5f}. {hint}"
-        )
+        raise ExerciseIncorrect(f"For a random 80x96 image and the layers {layers}, calc_loss gave {value:.5f}, "
+                                f"expected {expected:.5f}. {hint}")
 
     single = models.feature_extractor(backbone, [backbone.dream_layers[0]])
     wrap = ("With a single output layer the model returns one tensor, not a list of tensors: make it a list "

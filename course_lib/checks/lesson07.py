@@ -118,9 +118,7 @@ def check_head(student_add_head: Callable) -> None:
     base, classes = _tiny_base(), 4
     model = call_student(student_add_head, base, classes, hints=_HEAD_HINTS)
     if not isinstance(model, keras.Model):
-        raise ExerciseIncorrect(
-            f"add_head returned {type(model).__name__}; return keras.Model(inputs, probabilities)."
-        )
+        raise ExerciseIncorrect(f"add_head returned {type(model).__name__}; return keras.Model(inputs, probabilities).")
     try:
         model.inputs  # noqa: B018 - a model that was never built has none
     except (AttributeError, ValueError):
@@ -129,10 +127,8 @@ def check_head(student_add_head: Callable) -> None:
             "put the Input first)."
         ) from None
     if not any(layer is base for layer in model.layers):
-        raise ExerciseIncorrect(
-            "The model does not contain the base you were given: call it on the inputs, "
-            "features = base(inputs, training=False), and build the head on its output."
-        )
+        raise ExerciseIncorrect("The model does not contain the base you were given: call it on the inputs, "
+                                "features = base(inputs, training=False), and build the head on its output.")
     names = {layer.name: layer for layer in model.layers}
     wanted = {
         "avg_pool": "the GlobalAveragePooling2D layer", "dropout": "the Dropout layer",
