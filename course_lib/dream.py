@@ -42,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_lib import dream_graph, images, models, validate  # noqa: E402
+from course_lib import images, models, validate  # noqa: E402
 from course_lib.ascent import (  # noqa: E402,F401  (re-exported: the lessons know them as dream.*)
     GRADIENT_EPSILON,
     PIXEL_MAX,

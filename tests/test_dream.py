@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import dream, models, tiles
+from course_lib import dream, dream_graph, models, tiles
 
 pytestmark = pytest.mark.slow  # a real network runs in every test (a few seconds in all)
 
@@ -398,7 +398,7 @@ def test_a_layer_the_fast_graph_does_not_know_falls_back_to_the_keras_model(back
 
     features = backbone.model.get_layer("block_5_expand_relu").output
     unusual = keras.Model(backbone.model.input, keras.layers.LeakyReLU(negative_slope=0.1)(features))
-    assert dream.dream_graph.fast_loss_function(unusual) is None
+    assert dream_graph.fast_loss_function(unusual) is None
     img = model_range(photo)
     g = tutorial_gradient(img, unusual)
     expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * 0.01, -1, 1)
