@@ -2,7 +2,9 @@
 
 The names follow the TensorFlow tutorial (``calc_loss``, ``DeepDream``, the octave loop) so that a
 student can hold the tutorial and this module side by side; the lessons have the student write
-each of them, and this module is the reference. Random rolls and tiled gradients are in
+each of them, and this module is the reference. The loss and the one step (``calc_loss``,
+``ascent_step`` and the tutorial's constants) live in :mod:`course_lib.ascent`, below every
+dream, and are re-exported here under the same names; random rolls and tiled gradients are in
 :mod:`course_lib.tiles`. Three things differ from the tutorial, each for a reason:
 
 * **One entry point.** :func:`run_deep_dream` is the tutorial's simple loop (``octaves=(0,)``),
