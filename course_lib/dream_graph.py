@@ -259,6 +259,9 @@ class DreamGraph:
 
     def __init__(self, model: keras.Model, dtype: tf.DType = tf.float32, *, fold_batch_norm: bool = True,
                  forward_conv_gradients: bool = True, forms: Forms = None):
+        if forms is not None and not forward_conv_gradients:
+            raise ValueError("forms pins the input-gradient forms of forward_conv_gradients=True; with False, "
+                             "TensorFlow's automatic differentiation computes every gradient. Drop one of the two.")
         self.dtype, self.name = dtype, model.name
         self.input_key, self.output_keys, nodes, order = _read_graph(model)
         steps = []

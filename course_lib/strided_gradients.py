@@ -117,6 +117,8 @@ def choose_forms(graph: DreamGraph, forms: Forms = None) -> dict[Key, GradientFo
         ValueError: a pinned form that does not apply to a layer (e.g. ``"polyphase"`` for a
             depthwise one), an unknown form, or a name that is no strided convolution of the graph.
     """
+    if forms is not None and not isinstance(forms, (str, GradientForm, Mapping)):
+        raise ValueError(f"forms must be 'auto', a form such as 'tensorflow', or {{layer name: form}}, not {forms!r}.")
     if forms is None:
         forms = parse_forms(config.settings.gradient_forms)
     elif isinstance(forms, str) and forms.strip().lower() == "auto":

@@ -418,6 +418,10 @@ def test_a_pinned_form_that_does_not_apply_is_an_error_not_a_fallback(mobilenet,
         dream_graph.DreamGraph(mobilenet, forms={"Conv_1": "tensorflow"})
     with pytest.raises(ValueError, match="'polyfase' is not an input-gradient form"):
         dream_graph.fast_loss_function(mobilenet, forms="polyfase")
+    with pytest.raises(ValueError, match="forms must be 'auto', a form such as 'tensorflow', or"):
+        dream_graph.DreamGraph(mobilenet, forms=2)
+    with pytest.raises(ValueError, match="forms pins the input-gradient forms of forward_conv_gradients=True"):
+        dream_graph.DreamGraph(mobilenet, forms="tensorflow", forward_conv_gradients=False)
     course_settings(gradient_forms="padded")  # Conv1 is SAME-padded: no explicit padding to pad
     with pytest.raises(ValueError, match="forms pins 'padded' for Conv1, but the padded form is for an explicit padding"):
         dream_graph.DreamGraph(mobilenet)
