@@ -17,7 +17,7 @@ Usage:
     python -m course_lib bench --backbone dog_breeds --rounds 5 \
         --variants tutorial,course_lib,course_lib_neither,course_lib_fold_only,course_lib_gradients_only,course_lib_both
 
-The ``course_lib_*`` lever variants (see ``VARIANTS``) pass ``course_lib.dream_graph.loss_function``'s
+The ``course_lib_*`` lever variants (see ``VARIANTS``) pass ``course_lib.dream_graph.fast_loss_function``'s
 keyword arguments and run the tutorial's own loop, so they differ from "tutorial" only in the graph
 that computes the loss and its gradient. Set ``TF_ENABLE_ONEDNN_OPTS=0`` to time TensorFlow's Eigen
 kernels (what an AVX2-only CPU such as an AMD EPYC runs) instead of oneDNN's. The last lines say
@@ -202,19 +202,20 @@ VARIANTS = {
 
 
 class LeverDeepDream(tf.Module):
-    """The tutorial's ``DeepDream`` module with the loss and gradient of ``dream_graph.loss_function``.
+    """The tutorial's ``DeepDream`` module with the loss and gradient of ``dream_graph.fast_loss_function``.
 
-    The levers are ``dream_graph.loss_function``'s arguments; float32 unless ``precision`` says
+    The levers are ``dream_graph.fast_loss_function``'s arguments; float32 unless ``precision`` says
     otherwise. ``jit_compile=True`` compiles the whole step loop with XLA.
     """
 
     def __init__(self, model, *, precision="float32", jit_compile=False, **levers):
         from course_lib import dream_graph
 
-        fast = dream_graph.loss_function(model, precision=precision, **levers)
+        fast = dream_graph.fast_loss_function(model, precision=precision, **levers)
         if fast is None:
             raise ValueError(f"dream_graph does not rebuild {model.name}")
         self.loss_fn, self.precision = fast
+        self.gradient_forms = self.loss_fn.gradient_forms
         signature = (tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32),
                      tf.TensorSpec([], tf.float32))
         self.run = tf.function(self._steps, input_signature=signature, jit_compile=jit_compile)
@@ -320,14 +321,17 @@ def run(args: argparse.Namespace) -> int:
                 print(f"ratio {name} / tutorial: {rates[name] / rates['tutorial']:.2f}x "
                       f"(by CPU time {cpu_rates[name] / cpu_rates['tutorial']:.2f}x; per round median "
                       f"{statistics.median(per_round):.2f}x, range {_spread(per_round)})")
-    from course_lib import strided_gradients
+    from course_lib import conv_units, strided_gradients
 
-    choices = strided_gradients.strided_gradient_choices()
-    if choices:
-        print(f"\nstrided convolutions' input gradients on this machine ({strided_gradients.machine()}), "
-              f"cached in {strided_gradients.choices_path()}:")
-        for signature, form in sorted(choices.items()):
-            print(f"  {form:10s} {signature}")
+    for name, engine in built.items():
+        # The forms the engine's strided convolutions ran in (chosen by timing, or pinned).
+        strided = {layer: form.value for layer, form in getattr(engine, "gradient_forms", {}).items()
+                   if form is not conv_units.GradientForm.FORWARD}
+        if strided:
+            print(f"\n{name}: strided convolutions' input gradients on this machine ({strided_gradients.machine()}), "
+                  f"choices cached in {strided_gradients.choices_path()}:")
+            for layer, form in strided.items():
+                print(f"  {form:10s} {layer}")
     return 0
 
 

@@ -14,7 +14,7 @@ lesson's exercises are checked against, and the loops the lesson runs with the s
   dreams only a few steps per frame: the patterns made small grow with each zoom (octaves spread
   over time, rather than in one picture), and the frames play as an endless fall into the dream.
 
-Both loops reuse the course's step (lesson 04, :func:`course_lib.dream.ascent_step`): gradient / (std + 1e-8) * step size, then clip to
+Both loops reuse the course's step (lesson 04, :func:`course_lib.ascent.ascent_step`): gradient / (std + 1e-8) * step size, then clip to
 [-1, 1]. The guided dream runs a plain ``tf.function`` with a ``GradientTape`` around the Keras
 model, so any objective the student writes in TensorFlow works; the zoom dreams with the
 course's compiled engine (:func:`course_lib.dream.engine_for`).
@@ -36,7 +36,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
-from course_lib import dream, images, models, validate  # noqa: E402
+from course_lib import ascent, dream, images, models, validate  # noqa: E402
 from course_lib.progress import Progress  # noqa: E402
 
 #: Steps per octave of the guided dream: the dream needs more steps than the tutorial's 50 / 5
@@ -150,7 +150,7 @@ def _guided_steps(model: Any, loss_fn: Objective, channels: int) -> Callable:
         def loss(x: tf.Tensor) -> tf.Tensor:
             return tf.cast(loss_fn(model(tf.expand_dims(x, 0), training=False), guide), tf.float32)
 
-        return dream.ascent_step(loss, img, step_size)
+        return ascent.ascent_step(loss, img, step_size)
 
     compiled = tf.function(step, input_signature=signature)
 
@@ -171,7 +171,7 @@ def guided_dream(
     loss_fn: Objective = guided_loss,
     layer: str | None = None,
     steps_per_octave: int = GUIDED_STEPS_PER_OCTAVE,
-    step_size: float = dream.STEP_SIZE,
+    step_size: float = ascent.STEP_SIZE,
     octaves: Iterable[int] = dream.OCTAVES,
     octave_scale: float = dream.OCTAVE_SCALE,
     show_progress: bool = True,
@@ -205,7 +205,7 @@ def guided_dream(
         raise ValueError(f"loss_fn must be a function (dream_features, guide_features) -> loss, not {loss_fn!r}.")
     steps_per_octave = validate.whole_number("steps_per_octave", steps_per_octave, low=0,
                                              example=GUIDED_STEPS_PER_OCTAVE)
-    step_size = validate.positive_number("step_size", step_size, example=dream.STEP_SIZE)
+    step_size = validate.positive_number("step_size", step_size, example=ascent.STEP_SIZE)
     layer = guide_layer(backbone, layer)
     try:
         guide_activations = layer_features(guide, backbone, layer)
@@ -295,7 +295,7 @@ def zoom_frames(
     frames: int = 40,
     zoom: float = ZOOM,
     steps_per_frame: int = STEPS_PER_FRAME,
-    step_size: float = dream.STEP_SIZE,
+    step_size: float = ascent.STEP_SIZE,
     zoom_fn: Callable[..., Any] = zoom_in,
     point: tuple[float, float] = (0.5, 0.5),
     max_dim: int = FRAME_MAX_DIM,
@@ -332,7 +332,7 @@ def zoom_frames(
     count = validate.whole_number("frames", frames, low=2, example=40)
     zoom = check_zoom(zoom)
     steps_per_frame = validate.whole_number("steps_per_frame", steps_per_frame, low=0, example=STEPS_PER_FRAME)
-    step_size = validate.positive_number("step_size", step_size, example=dream.STEP_SIZE)
+    step_size = validate.positive_number("step_size", step_size, example=ascent.STEP_SIZE)
     max_dim = validate.whole_number("max_dim", max_dim, low=backbone.min_size if isinstance(backbone, models.Backbone)
                                     else 1, example=FRAME_MAX_DIM)
     if not callable(zoom_fn):

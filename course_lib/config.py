@@ -19,6 +19,11 @@ Environment variables:
     Where downloaded photos go (default: ``~/.cache/deepdream-course``).
 ``DEEPDREAM_SEED``
     Random seed for everything random in the course (default 1234).
+``DEEPDREAM_GRADIENT_FORMS``
+    Pins the input-gradient forms of the dream engine's strided convolutions instead of timing
+    them once per machine (:func:`course_lib.strided_gradients.choose_forms`): ``auto`` (default,
+    timed), one form for every strided layer (``tensorflow``, ``polyphase``, ``padded``), or
+    ``layer=form,layer=form``. A form that does not apply to a layer is an error when the engine is built.
 """
 from __future__ import annotations
 
@@ -70,6 +75,7 @@ class Settings:
     data_dir: Path
     cache_dir: Path
     seed: int
+    gradient_forms: str = "auto"
 
     @property
     def models_dir(self) -> Path:
@@ -100,6 +106,7 @@ def load_settings() -> Settings:
         data_dir=_path("DEEPDREAM_DATA_DIR", COURSE_ROOT / "data"),
         cache_dir=_path("DEEPDREAM_CACHE_DIR", Path.home() / ".cache" / "deepdream-course"),
         seed=_int("DEEPDREAM_SEED", 1234),
+        gradient_forms=os.environ.get("DEEPDREAM_GRADIENT_FORMS", "").strip() or "auto",
     )
 
 

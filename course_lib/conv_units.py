@@ -14,6 +14,7 @@ by :mod:`course_lib.strided_gradients`.
 """
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,54 @@ Tensor = tf.Tensor
 
 class Unsupported(Exception):
     """The model holds a layer (or a layer option) this module does not rebuild."""
+
+
+class GradientForm(enum.Enum):
+    """The ways :func:`input_gradient` can compute a convolution's input gradient.
+
+    ``FORWARD``: stride 1 only, a forward convolution with the flipped kernel. ``POLYPHASE``:
+    strided, not depthwise, one stride-1 convolution per output phase (:func:`polyphase_gradient`).
+    ``TENSORFLOW``: TensorFlow's backward kernel (any convolution). ``PADDED``: an explicit
+    padding only, TensorFlow's VALID kernel on the padded shape, cropped.
+    """
+
+    FORWARD = "forward"
+    POLYPHASE = "polyphase"
+    TENSORFLOW = "tensorflow"
+    PADDED = "padded"
+
+    @classmethod
+    def of(cls, value: GradientForm | str) -> GradientForm:
+        """``value`` as a form; a clear error for anything else (a typo included)."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(repr(form.value) for form in cls)
+            raise ValueError(f"{value!r} is not an input-gradient form; use one of {names}.") from None
+
+
+class PaddingCase(enum.IntEnum):
+    """How an explicit padding runs at a given input size (:func:`padding_case`), as ``tf.switch_case`` indices.
+
+    Why: TensorFlow 2.21 with oneDNN aborts the process (a failed CHECK in grappler) when it fuses
+    an explicitly padded depthwise convolution with its bias, and a ``tf.pad`` before the
+    convolution copies the whole input; oneDNN's backward kernels for SAME and VALID are also about
+    1.7x faster than for an explicit padding. So where an explicit padding *is* SAME or VALID at
+    this size, it runs as that. Re-measure before removing with a newer TensorFlow.
+    """
+
+    #: The padding is TensorFlow's SAME at this size.
+    SAME = 0
+    #: It is VALID (nothing before, and what is after is never reached by a window).
+    VALID = 1
+    #: None of the others: pad explicitly.
+    EXPLICIT = 2
+    #: VALID across the columns, and the rows padded only after: VALID, with the last output rows apart.
+    VALID_AND_LAST_ROWS = 3
+    #: VALID across the rows, and the columns padded only after: VALID, with the last output columns apart.
+    VALID_AND_LAST_COLUMNS = 4
 
 
 def activation_kind(layer: Any) -> str | None:
@@ -110,11 +159,8 @@ class ConvSpec:
 
 
 def padding_case(spec: ConvSpec, shape: Tensor) -> Tensor:
-    """How an explicit padding can run for an input of this shape, as a ``tf.switch_case`` index.
-
-    0: it is SAME at this size; 1: it is VALID; 3 (4): it is VALID in the columns (rows) and pads
-    the rows (columns) only after, so VALID and the last output rows (columns) apart make it; 2:
-    none of these. MobileNetV2's (0, 1) is SAME for an even side, VALID for an odd one.
+    """How an explicit padding can run for an input of this shape: a :class:`PaddingCase`, as a tensor
+    (a ``tf.switch_case`` index). MobileNetV2's (0, 1) is SAME for an even side, VALID for an odd one.
     """
     same, valid = [tf.constant(True)] * 2, [tf.constant(True)] * 2
     s = spec.stride
@@ -125,8 +171,10 @@ def padding_case(spec: ConvSpec, shape: Tensor) -> Tensor:
         same[axis] = tf.equal(same_size, size) & tf.equal(same_before, before)
         valid[axis] = tf.constant(before == 0) & tf.equal((n - k) // s + 1, size)
     rows_after, cols_after = spec.pads[0][0] == 0, spec.pads[1][0] == 0
-    return tf.where(same[0] & same[1], 0, tf.where(valid[0] & valid[1], 1, tf.where(
-        valid[1] & rows_after, 3, tf.where(valid[0] & cols_after, 4, 2))))
+    case = PaddingCase
+    return tf.where(same[0] & same[1], int(case.SAME), tf.where(valid[0] & valid[1], int(case.VALID), tf.where(
+        valid[1] & rows_after, int(case.VALID_AND_LAST_ROWS), tf.where(
+            valid[0] & cols_after, int(case.VALID_AND_LAST_COLUMNS), int(case.EXPLICIT)))))
 
 
 def apply_activation(kind: str, x: Tensor) -> Tensor:
@@ -143,17 +191,19 @@ def activation_gradient(kind: str, dy: Tensor, y: Tensor) -> Tensor:
 class ConvUnit:
     """Conv (+ folded batch norm) (+ ReLU) as one function, its input gradient in a given form.
 
-    ``gradient_form``: ``None`` for TensorFlow's automatic differentiation, else a form of
-    :func:`input_gradient`.
+    ``gradient_form``: ``None`` for TensorFlow's automatic differentiation, else the
+    :class:`GradientForm` its input gradient is computed in (an error if it does not apply, see
+    :func:`input_gradient`). :attr:`gradient_form` says which form runs.
     """
 
-    def __init__(self, spec: ConvSpec, dtype: tf.DType, gradient_form: str | None):
-        self.spec, self.dtype, self.gradient_form = spec, dtype, gradient_form
+    def __init__(self, spec: ConvSpec, dtype: tf.DType, gradient_form: GradientForm | str | None):
+        self.spec, self.dtype = spec, dtype
+        self.gradient_form = None if gradient_form is None else GradientForm.of(gradient_form)
         # oneDNN has no fast bfloat16 depthwise kernel (2x slower than float32): float32 between casts.
         self.compute_dtype = tf.float32 if spec.depthwise else dtype
         self.kernel = tf.constant(spec.kernel, dtype=self.compute_dtype)
         self.bias = tf.constant(spec.bias, dtype=self.compute_dtype)
-        self.input_gradient = gradient_form and input_gradient(spec, self.compute_dtype, gradient_form)
+        self.input_gradient = self.gradient_form and input_gradient(spec, self.compute_dtype, self.gradient_form)
 
     def convolve(self, x: Tensor, padding: str | list[list[int]]) -> Tensor:
         spec = self.spec
@@ -167,9 +217,8 @@ class ConvUnit:
         spec = self.spec
         if not (spec.depthwise and spec.padding == "EXPLICIT"):
             return self.convolve(x, spec.padding_arg())
-        # TensorFlow 2.21 with oneDNN aborts the process (a failed CHECK in grappler) when it fuses
-        # an explicitly padded depthwise convolution with its bias, and a Pad copies the whole
-        # input: so SAME or VALID where one of them is the padding at this size (see padding_case).
+        # An explicitly padded depthwise convolution runs as SAME or VALID where one of them is the
+        # padding at this size: see PaddingCase for the TensorFlow 2.21 crash this avoids.
         (top, bottom), (left, right) = spec.pads
 
         def valid_and_tail(axis: int) -> Tensor:
@@ -181,10 +230,14 @@ class ConvUnit:
             tail = tf.pad(tail, [[0, 0], [0, after if axis == 1 else 0], [0, after if axis == 2 else 0], [0, 0]])
             return tf.concat([self.convolve(x, "VALID"), self.convolve(tail, "VALID")], axis)
 
-        return tf.switch_case(padding_case(spec, tf.shape(x)), [
-            lambda: self.convolve(x, "SAME"), lambda: self.convolve(x, "VALID"),
-            lambda: self.convolve(tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]), "VALID"),
-            lambda: valid_and_tail(1), lambda: valid_and_tail(2)])
+        branches = {
+            PaddingCase.SAME: lambda: self.convolve(x, "SAME"),
+            PaddingCase.VALID: lambda: self.convolve(x, "VALID"),
+            PaddingCase.EXPLICIT: lambda: self.convolve(tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]), "VALID"),
+            PaddingCase.VALID_AND_LAST_ROWS: lambda: valid_and_tail(1),
+            PaddingCase.VALID_AND_LAST_COLUMNS: lambda: valid_and_tail(2),
+        }
+        return tf.switch_case(padding_case(spec, tf.shape(x)), [branches[case] for case in sorted(branches)])
 
     def __call__(self, x: Tensor) -> Tensor:
         x = tf.cast(x, self.compute_dtype)
@@ -203,56 +256,105 @@ class ConvUnit:
         return tf.cast(unit(x), self.dtype)
 
 
-def input_gradient(spec: ConvSpec, dtype: tf.DType, form: str = "default") -> Callable[[Tensor, Tensor], Tensor]:
-    """``(gradient at the output, input shape) -> gradient at the input``, computed in ``form``.
-
-    Forms: ``"forward"`` (stride 1: a forward convolution with the flipped kernel), ``"polyphase"``
-    (strided, not depthwise: see :func:`polyphase_gradient`), ``"tensorflow"`` (TensorFlow's
-    backward kernel, given the folded kernel) and ``"padded"`` (for an explicit padding that is
-    neither SAME nor VALID at this size: TensorFlow's VALID kernel on the padded shape, cropped).
-    ``"default"`` is ``"forward"`` for stride 1, else ``"tensorflow"``; a form that does not apply
-    to the layer falls back to ``"tensorflow"``.
-    """
+def _full_padding(spec: ConvSpec) -> list[int]:
+    """The padding of a stride-1 input gradient as a "full" correlation: ``k - 1 - p`` where the
+    forward padded ``p`` ([top, bottom, left, right]); ``[-1]`` where no padding makes it (SAME with an even kernel)."""
     (top, bottom), (left, right) = spec.pads
     height, width = spec.kernel.shape[:2]
-    if form == "default":
-        form = "forward" if spec.stride == 1 else "tensorflow"
-    # A stride-1 input gradient is a "full" correlation: padding k - 1 - p where the forward padded p.
-    full = [height - 1 - top, height - 1 - bottom, width - 1 - left, width - 1 - right]
     if spec.padding == "SAME":
-        full = [0] if height % 2 and width % 2 else [-1]  # SAME again, for odd kernels
-    if (form == "forward" and (spec.stride != 1 or min(full) < 0)) or (form != "forward" and spec.stride == 1) \
-            or (form == "polyphase" and spec.depthwise):
-        form = "tensorflow"
-    if form == "forward":
-        padding = "SAME" if spec.padding == "SAME" else [[0, 0], full[:2], full[2:], [0, 0]]
-        flipped = spec.kernel[::-1, ::-1] if spec.depthwise else spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2)
-        flipped_kernel = tf.constant(np.ascontiguousarray(flipped), dtype=dtype)
-        if spec.depthwise:
-            return lambda dy, shape: tf.nn.depthwise_conv2d(dy, flipped_kernel, (1, 1, 1, 1), padding)
-        return lambda dy, shape: tf.nn.conv2d(dy, flipped_kernel, 1, padding)
-    if form == "polyphase":
-        return polyphase_gradient(spec, dtype)
+        return [0] if height % 2 and width % 2 else [-1]  # SAME again, for odd kernels
+    return [height - 1 - top, height - 1 - bottom, width - 1 - left, width - 1 - right]
+
+
+def why_not(spec: ConvSpec, form: GradientForm | str) -> str | None:
+    """Why ``form`` does not apply to this convolution, or ``None`` when it does."""
+    form = GradientForm.of(form)
+    if form is GradientForm.FORWARD and spec.stride != 1:
+        return f"the forward form is for stride 1, and this convolution has stride {spec.stride}"
+    if form is GradientForm.FORWARD and min(_full_padding(spec)) < 0:
+        return "no forward convolution's padding gives this convolution's input gradient (an even kernel, or padding wider than it)"
+    if form is GradientForm.POLYPHASE and (spec.stride == 1 or spec.depthwise):
+        return "the polyphase form is for strided convolutions that are not depthwise"
+    if form is GradientForm.PADDED and spec.padding != "EXPLICIT":
+        return f"the padded form is for an explicit padding, and this convolution's is {spec.padding}"
+    return None
+
+
+def applicable_forms(spec: ConvSpec) -> list[GradientForm]:
+    """The forms :func:`input_gradient` can compute this convolution's input gradient in."""
+    return [form for form in GradientForm if why_not(spec, form) is None]
+
+
+def default_form(spec: ConvSpec) -> GradientForm:
+    """The form used unless a choice says otherwise: forward where it applies (stride 1), else TensorFlow's kernel."""
+    return GradientForm.FORWARD if why_not(spec, GradientForm.FORWARD) is None else GradientForm.TENSORFLOW
+
+
+def input_gradient(spec: ConvSpec, dtype: tf.DType, form: GradientForm | str | None = None
+                   ) -> Callable[[Tensor, Tensor], Tensor]:
+    """``(gradient at the output, input shape) -> gradient at the input``, computed in ``form``.
+
+    Forms (:class:`GradientForm`): ``"forward"`` (stride 1: a forward convolution with the flipped
+    kernel), ``"polyphase"`` (strided, not depthwise: see :func:`polyphase_gradient`),
+    ``"tensorflow"`` (TensorFlow's backward kernel, given the folded kernel) and ``"padded"`` (an
+    explicit padding: TensorFlow's VALID kernel on the padded shape, cropped, where the padding is
+    neither SAME nor VALID at this size; where it is, that kernel, as ``"tensorflow"`` does).
+    ``None`` is :func:`default_form`.
+
+    Raises:
+        ValueError: ``form`` is not a form, or does not apply to this convolution (never a
+            silent fallback to another form).
+    """
+    form = default_form(spec) if form is None else GradientForm.of(form)
+    reason = why_not(spec, form)
+    if reason is not None:
+        forms = ", ".join(repr(applicable.value) for applicable in applicable_forms(spec))
+        raise ValueError(f"The {form.value!r} input gradient does not apply here: {reason}. Forms that apply: {forms}.")
+    return GRADIENT_BUILDERS[form](spec, dtype)
+
+
+def forward_gradient(spec: ConvSpec, dtype: tf.DType) -> Callable[[Tensor, Tensor], Tensor]:
+    """A stride-1 convolution's input gradient: a forward convolution with the flipped kernel, channels swapped."""
+    full = _full_padding(spec)
+    padding = "SAME" if spec.padding == "SAME" else [[0, 0], full[:2], full[2:], [0, 0]]
+    flipped = spec.kernel[::-1, ::-1] if spec.depthwise else spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+    flipped_kernel = tf.constant(np.ascontiguousarray(flipped), dtype=dtype)
+    if spec.depthwise:
+        return lambda dy, shape: tf.nn.depthwise_conv2d(dy, flipped_kernel, (1, 1, 1, 1), padding)
+    return lambda dy, shape: tf.nn.conv2d(dy, flipped_kernel, 1, padding)
+
+
+def tensorflow_gradient(spec: ConvSpec, dtype: tf.DType, *, padded: bool = False
+                        ) -> Callable[[Tensor, Tensor], Tensor]:
+    """TensorFlow's backward kernel; an explicit padding runs as SAME or VALID where it is one of them
+    (:class:`PaddingCase`), else as EXPLICIT, or with ``padded`` as VALID on the padded shape, cropped."""
+    (top, bottom), (left, right) = spec.pads
     kernel = tf.constant(spec.kernel, dtype=dtype)
     backprop = tf.raw_ops.DepthwiseConv2dNativeBackpropInput if spec.depthwise else tf.raw_ops.Conv2DBackpropInput
 
-    def tensorflow_gradient(dy: Tensor, shape: Tensor) -> Tensor:
+    def gradient(dy: Tensor, shape: Tensor) -> Tensor:
         def run(padding: str, input_shape: Tensor = shape) -> Tensor:
             explicit = [0, 0, top, bottom, left, right, 0, 0] if padding == "EXPLICIT" else []
             return backprop(input_sizes=input_shape, filter=kernel, out_backprop=dy,
                             strides=[1, spec.stride, spec.stride, 1], padding=padding, explicit_paddings=explicit)
 
-        def padded() -> Tensor:
+        def valid_on_padded_shape() -> Tensor:
             padded_shape = shape + tf.constant([0, top + bottom, left + right, 0], shape.dtype)
             return tf.slice(run("VALID", padded_shape), tf.constant([0, top, left, 0], shape.dtype), shape)
 
         if spec.padding != "EXPLICIT":
             return run(spec.padding)
-        # oneDNN's backward kernels for SAME and VALID are about 1.7x faster than for explicit padding.
-        return tf.switch_case(tf.minimum(padding_case(spec, shape), 2), [
-            lambda: run("SAME"), lambda: run("VALID"), padded if form == "padded" else lambda: run("EXPLICIT")])
+        # The last two cases (VALID and the last rows or columns apart) run as EXPLICIT here.
+        case = tf.minimum(padding_case(spec, shape), int(PaddingCase.EXPLICIT))
+        return tf.switch_case(case, [lambda: run("SAME"), lambda: run("VALID"),
+                                     valid_on_padded_shape if padded else lambda: run("EXPLICIT")])
 
-    return tensorflow_gradient
+    return gradient
+
+
+def padded_gradient(spec: ConvSpec, dtype: tf.DType) -> Callable[[Tensor, Tensor], Tensor]:
+    """An explicit padding's input gradient as TensorFlow's VALID kernel on the padded shape, cropped."""
+    return tensorflow_gradient(spec, dtype, padded=True)
 
 
 def polyphase_gradient(spec: ConvSpec, dtype: tf.DType) -> Callable[[Tensor, Tensor], Tensor]:
@@ -289,3 +391,13 @@ def polyphase_gradient(spec: ConvSpec, dtype: tf.DType) -> Callable[[Tensor, Ten
         return tf.slice(interleaved, tf.stack([0, top, left, 0]), shape)
 
     return polyphase_gradient
+
+
+#: The function that builds each form's input gradient: the one place :func:`input_gradient` dispatches
+#: (a test wraps these to see which form really ran).
+GRADIENT_BUILDERS: dict[GradientForm, Callable[[ConvSpec, tf.DType], Callable[[Tensor, Tensor], Tensor]]] = {
+    GradientForm.FORWARD: forward_gradient,
+    GradientForm.POLYPHASE: polyphase_gradient,
+    GradientForm.TENSORFLOW: tensorflow_gradient,
+    GradientForm.PADDED: padded_gradient,
+}

@@ -2,7 +2,9 @@
 
 The names follow the TensorFlow tutorial (``calc_loss``, ``DeepDream``, the octave loop) so that a
 student can hold the tutorial and this module side by side; the lessons have the student write
-each of them, and this module is the reference. Random rolls and tiled gradients are in
+each of them, and this module is the reference. The loss and the one step (``calc_loss``,
+``ascent_step`` and the tutorial's constants) live in :mod:`course_lib.ascent`, below every
+dream, and are re-exported here under the same names; random rolls and tiled gradients are in
 :mod:`course_lib.tiles`. Three things differ from the tutorial, each for a reason:
 
 * **One entry point.** :func:`run_deep_dream` is the tutorial's simple loop (``octaves=(0,)``),
@@ -16,7 +18,7 @@ each of them, and this module is the reference. Random rolls and tiled gradients
   folded into the convolutions, input gradients as forward convolutions): the same float32
   numbers up to rounding. ``tests/test_dream.py`` checks it against a plain ``tf.GradientTape`` on
   the Keras model. With ``precision="auto"``, InceptionV3 on a CPU with Intel AMX computes in
-  bfloat16 instead (about 1.7x faster there, gradients within a few per cent; a printed line
+  bfloat16 instead (about 1.6x faster there per octave, gradients within a few per cent; a printed line
   says so); pass ``precision="float32"`` for the exact numbers.
 * **Tiles cover every pixel, sized at run time** (:mod:`course_lib.tiles`).
 
@@ -30,7 +32,6 @@ Example:
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections import OrderedDict
@@ -43,157 +44,60 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_lib import dream_graph, images, models, validate  # noqa: E402
+from course_lib import images, models, validate  # noqa: E402
+from course_lib.ascent import (  # noqa: E402,F401  (re-exported: the lessons know them as dream.*)
+    GRADIENT_EPSILON,
+    PIXEL_MAX,
+    PIXEL_MIN,
+    STEP_SIZE,
+    ascent_step,
+    calc_loss,
+    check_layer_weights,
+    loss_function,
+)
 from course_lib.progress import Progress, in_notebook  # noqa: E402
+from course_lib.tiles import TILE_SIZE, TiledGradients, ascend  # noqa: E402,F401
 
 # --- Constants from the TensorFlow DeepDream tutorial (tensorflow.org/tutorials/generative/deepdream) ---
-#: ``run_deep_dream_simple(img, steps=100, step_size=0.01)``.
-STEP_SIZE = 0.01
-#: ``gradients /= tf.math.reduce_std(gradients) + 1e-8``: keeps the division finite on a flat gradient.
-GRADIENT_EPSILON = 1e-8
-#: ``tf.clip_by_value(img, -1, 1)``: the model's input range.
-PIXEL_MIN, PIXEL_MAX = -1.0, 1.0
+# The step's own (STEP_SIZE, GRADIENT_EPSILON, PIXEL_MIN, PIXEL_MAX) are in course_lib.ascent, imported above.
 #: ``OCTAVE_SCALE = 1.30`` and ``for n in range(-2, 3)`` in "Taking it up an octave".
 OCTAVE_SCALE = 1.30
 OCTAVES = range(-2, 3)
 #: ``run_deep_dream_simple(img=img, steps=50, step_size=0.01)`` inside the tutorial's octave loop.
 STEPS_PER_OCTAVE = 50
-#: ``TiledGradients.__call__(self, img, img_size, tile_size=512)``.
-TILE_SIZE = 512
-#: The tutorial's tiled loop: ``steps_per_octave=100`` and a preview ``if step % 10 == 0``.
-TILED_STEPS_PER_OCTAVE = 100
-#: How many steps run inside the graph between two previews (the tutorial's tiled loop shows every 10th step).
+#: Steps between two previews of the dream so far (the tutorial's tiled loop shows every 10th step,
+#: ``if step % 10 == 0``), and the default number of steps between two frames of an animation.
 STEPS_PER_PREVIEW = 10
 #: Longest side of the frames recorded for an animation: small, so a GIF of a dream stays light.
 FRAME_MAX_DIM = 256
 
 
-# ---------------------------------------------------------------------------------------------
-# Loss
-# ---------------------------------------------------------------------------------------------
-
-
-def calc_loss(img: tf.Tensor, model: keras.Model, layer_weights: Sequence[float] | None = None) -> tf.Tensor:
-    """The tutorial's DeepDream loss: the sum, over the chosen layers, of each layer's mean activation.
-
-    Each layer is *averaged* (not summed) so that a big, shallow layer does not drown a small, deep
-    one: every layer counts the same, whatever its size.
-
-    Args:
-        img: one image, shape (height, width, 3), float in [-1, 1] (no batch axis).
-        model: a Keras model from an image batch to one activation or a list of them.
-        layer_weights: optional weight per layer output (non-negative, finite), to dream more of
-            one layer than another. ``None`` means 1 for every layer, as in the tutorial.
-
-    Returns:
-        A scalar float32 tensor; gradient ascent makes it larger.
-
-    Example:
-        >>> loss = calc_loss(tf.zeros([128, 128, 3]), feature_extractor(bb, ["mixed3", "mixed5"]))
-    """
-    img_batch = tf.expand_dims(img, axis=0)
-    layer_activations = model(img_batch, training=False)
-    if not isinstance(layer_activations, (list, tuple)):
-        layer_activations = [layer_activations]
-    losses = [tf.math.reduce_mean(activation) for activation in layer_activations]
-    if layer_weights is not None:
-        weights = check_layer_weights(layer_weights, len(losses))
-        losses = [weight * loss for weight, loss in zip(weights, losses)]
-    return tf.reduce_sum(losses)
-
-
-def check_layer_weights(layer_weights: Sequence[float] | None, layer_count: int) -> tuple[float, ...] | None:
-    """Validate per-layer weights: one per layer, each finite and >= 0, not all zero.
-
-    Returns:
-        The weights as a tuple of floats, or ``None`` when ``layer_weights`` is ``None``.
-
-    Raises:
-        ValueError: saying which weight is wrong and what is expected.
-    """
-    if layer_weights is None:
-        return None
-    if isinstance(layer_weights, (int, float)):
-        layer_weights = [layer_weights]
-    weights = tuple(float(w) for w in layer_weights)
-    if len(weights) != layer_count:
-        raise ValueError(
-            f"layer_weights has {len(weights)} value(s) but the model has {layer_count} output layer(s). "
-            f"Give one weight per layer, e.g. {[1.0] * layer_count}."
-        )
-    for index, weight in enumerate(weights):
-        if not math.isfinite(weight) or weight < 0:
-            raise ValueError(
-                f"layer_weights[{index}] is {weight}; each weight must be a finite number >= 0 (e.g. 1.0)."
-            )
-    if not any(weights):
-        raise ValueError("layer_weights are all 0, so there is nothing to dream. Make at least one weight > 0.")
-    return weights
-
-
-# ---------------------------------------------------------------------------------------------
-# The compiled gradient-ascent step
-# ---------------------------------------------------------------------------------------------
-
-
-def loss_function(model: keras.Model, layer_weights: Sequence[float] | None, optimize: bool, precision: str):
-    """(``image -> loss``, precision): the fast graph when we know the network, else ``calc_loss``."""
-    if precision not in dream_graph.PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(dream_graph.PRECISIONS)}, not {precision!r}.")
-    if optimize:
-        fast = dream_graph.loss_function(model, layer_weights, precision=precision)
-        if fast is not None:
-            if fast[1] == "bfloat16" and precision == "auto":
-                print("DeepDream computes in bfloat16 on this CPU (Intel AMX): faster, gradients within "
-                      "a few per cent of float32. Pass precision='float32' for the exact numbers.")
-            return fast
-    if precision == "bfloat16":
-        raise ValueError(f"precision='bfloat16' needs a network course_lib.dream_graph can rebuild; "
-                         f"{model.name} holds other layers. Use precision='float32'.")
-    return (lambda img: calc_loss(img, model, layer_weights)), "float32"
-
-
-def ascent_step(loss_fn: Callable[[tf.Tensor], tf.Tensor], img: tf.Tensor,
-                step_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """One step of the tutorial's gradient ascent: ``(loss, clip(img + g / (std(g) + 1e-8) * step_size))``.
-
-    ``g`` is the gradient of ``loss_fn(img)`` with respect to the image. The one coding of the
-    step, for :class:`DeepDream` and the guided dream of :mod:`course_lib.beyond`.
-
-    Raises:
-        ValueError: the loss does not depend on the image (its gradient is ``None``).
-    """
-    with tf.GradientTape() as tape:
-        # The image is a plain tensor, and GradientTape only watches variables by itself.
-        tape.watch(img)
-        loss = loss_fn(img)
-    gradients = tape.gradient(loss, img)
-    if gradients is None:
-        raise ValueError("The loss does not depend on the image (its gradient is None): compute it from the "
-                         "network's features (for a guided objective, from dream_features) with TensorFlow operations.")
-    gradients /= tf.math.reduce_std(gradients) + GRADIENT_EPSILON
-    # Gradient *ascent*: the loss grows, so the image excites the chosen layers more.
-    return loss, tf.clip_by_value(img + gradients * step_size, PIXEL_MIN, PIXEL_MAX)
-
-
 class DeepDream(tf.Module):
-    """The tutorial's ``DeepDream`` module: ``steps`` gradient-ascent steps, compiled once.
+    """The library's DeepDream engine: ``steps`` steps of the tutorial's gradient ascent, compiled once.
 
-    One step is ``img = clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)`` where ``g`` is the
-    gradient of :func:`calc_loss` with respect to the image.
+    One step is :func:`course_lib.ascent.ascent_step`: ``img = clip(img + g / (std(g) + 1e-8) *
+    step_size, -1, 1)`` where ``g`` is the gradient of :func:`calc_loss` with respect to the image.
 
-    The step is a ``tf.function`` with an input signature of unknown height and width, so
-    TensorFlow traces it once and then reuses the graph for every image size: an octave loop does
-    not recompile. :attr:`trace_count` counts the traces so a test (or a curious student) can check.
+    **Not the class you write in lesson 04**, though it takes the same step and gives the same
+    numbers (``tests/test_dream.py`` checks it against a plain ``tf.GradientTape``). Yours is the
+    tutorial's: one ``tf.function`` whose ``tf.range`` loop runs every step inside the graph, the
+    loss from :func:`calc_loss` on the Keras model. This engine differs in three ways, each for speed:
 
-    One change from the tutorial: the loop over the steps runs in Python, one graph call per step,
-    where the tutorial loops inside the graph (``tf.range``). The calls cost nothing measurable
-    (MobileNetV2 steps: 34.1 ms this way, 34.9 ms in a graph loop), and outside a graph loop
-    TensorFlow's oneDNN kernels used their fast max-pooling gradient in every process we tried:
-    InceptionV3 steps took 115 or 145-150 ms inside a graph loop, depending on the process, and
-    118 ms every time this way (float32, 403x500 px, three processes each on a 2-core Xeon).
+    * **A Python loop around a compiled one-step graph.** :meth:`step` is the ``tf.function``
+      (an input signature of unknown height and width, so it is traced once for every image size:
+      :attr:`trace_count` counts the traces); :meth:`__call__` calls it ``steps`` times from
+      Python. The calls cost nothing measurable (MobileNetV2 steps: 34.1 ms this way, 34.9 ms in a
+      graph loop), and outside a graph loop TensorFlow's oneDNN kernels used their fast
+      max-pooling gradient in every process we tried: InceptionV3 steps took 115 or 145-150 ms
+      inside a graph loop, depending on the process, and 118 ms every time this way (float32,
+      403x500 px, three processes each on a 2-core Xeon). It also lets :func:`run_deep_dream`
+      show progress between any two steps.
+    * **``optimize``**: the loss and gradient come from :mod:`course_lib.dream_graph`'s rebuilt
+      network (batch norm folded, input gradients as forward convolutions) where it knows the
+      network: the same float32 numbers, less work.
+    * **``precision``**: bfloat16 where the CPU makes it pay (Intel AMX with oneDNN), else float32.
 
-    Args:
+        Args:
         model: a feature extractor (image batch -> activation or list of activations).
         layer_weights: optional weight per output layer (see :func:`calc_loss`).
         optimize: compute loss and gradient through :mod:`course_lib.dream_graph` (faster; the same
@@ -201,10 +105,15 @@ class DeepDream(tf.Module):
         precision: ``"auto"`` (default: bfloat16 only where it is measurably faster, i.e. InceptionV3
             on a CPU with Intel AMX, and said so in a printed line; else float32), ``"float32"``
             (the tutorial's numbers, to ~1e-6) or ``"bfloat16"``. See :mod:`course_lib.dream_graph`.
+        forms: pins the strided convolutions' input-gradient forms of the optimised graph instead
+            of timing them (see :func:`course_lib.strided_gradients.choose_forms`); ``None``
+            follows ``DEEPDREAM_GRADIENT_FORMS`` (default: timed once per machine).
 
     Attributes:
         trace_count: how many times the step was traced (1 after any number of image sizes).
         precision: the precision actually used, ``"float32"`` or ``"bfloat16"``.
+        gradient_forms: the input-gradient form of each convolution of the optimised graph (layer
+            name -> :class:`course_lib.conv_units.GradientForm`); empty on the Keras model's path.
 
     Example:
         >>> deepdream = DeepDream(models.feature_extractor(bb))
@@ -218,13 +127,15 @@ class DeepDream(tf.Module):
         *,
         optimize: bool = True,
         precision: str = "auto",
+        forms: Any = None,
     ):
         super().__init__(name="deep_dream")
         self.model = model
         self.output_count = len(model.outputs)
         self.layer_weights = check_layer_weights(layer_weights, self.output_count)
         self.trace_count = 0
-        self._loss_fn, self.precision = loss_function(model, self.layer_weights, optimize, precision)
+        self._loss_fn, self.precision = loss_function(model, self.layer_weights, optimize, precision, forms)
+        self.gradient_forms = dict(getattr(self._loss_fn, "gradient_forms", {}))
 
     def __call__(self, img: Any, steps: Any, step_size: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """Run ``steps`` steps; return (loss before the last step, new image)."""
@@ -284,8 +195,6 @@ def engine_for(dream_model: Any, layer_weights: Sequence[float] | None = None) -
 
 def tiled_engine_for(dream_model: Any, tile_size: int = TILE_SIZE, layer_weights: Sequence[float] | None = None) -> Any:
     """The :class:`course_lib.tiles.TiledGradients` for a backbone, a feature extractor or itself; built once."""
-    from course_lib.tiles import TiledGradients  # tiles builds on this module
-
     if isinstance(dream_model, TiledGradients):
         return dream_model
     model = dream_model.model if isinstance(dream_model, DeepDream) else _as_model(dream_model)
@@ -338,12 +247,7 @@ def octave_sizes(
         [(221, 295), (288, 384), (375, 500), (487, 650), (633, 845)]
     """
     octave_scale = validate.positive_number("octave_scale", octave_scale, example=OCTAVE_SCALE)
-    octave_list = list(octaves)
-    if not octave_list:
-        raise ValueError("octaves is empty, so nothing would be dreamed. Use e.g. octaves=range(-2, 3).")
-    for octave in octave_list:
-        if isinstance(octave, (bool, np.bool_)) or not isinstance(octave, (int, np.integer)):
-            raise ValueError(f"octaves must be whole numbers like range(-2, 3); got {octave!r}.")
+    octave_list = validate.octaves(octaves)
     height, width = int(base_shape[0]), int(base_shape[1])
     sizes = []
     for octave in octave_list:
@@ -412,34 +316,46 @@ class _Frames:
         scale = min(1.0, FRAME_MAX_DIM / max(photo_shape[:2]))
         self.size = (max(1, round(photo_shape[0] * scale)), max(1, round(photo_shape[1] * scale)))
 
-    def chunk(self, remaining: int) -> int:
-        """How many steps to run before the next look at the image (a frame or a preview)."""
-        return min(remaining, self.every if self.into is not None else STEPS_PER_PREVIEW)
-
     def take(self, img: tf.Tensor) -> None:
         if self.into is not None:
             small = tf.image.resize(img, self.size, method="area")
             self.into.append(images.from_model_range(small.numpy()))
 
 
-def _dream_steps(
-    engine: DeepDream, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str,
-    frames: _Frames,
+def _take_steps(
+    step: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor | None, tf.Tensor]], img: tf.Tensor, steps: int,
+    step_size: float, bar: Progress, done: int, status: str, frames: _Frames,
 ) -> tuple[tf.Tensor, int, float]:
-    """Run ``steps`` steps in chunks (one graph call each), updating bar, preview and frames between chunks."""
+    """The one dream loop of every octave, whole-image or tiled: ``steps`` calls of ``step``.
+
+    ``step(img, step_size)`` returns ``(loss or None, new image)``: the engine's compiled step, or
+    the tiled gradient and :func:`course_lib.tiles.ascend` (a tiled dream has no one loss). Between
+    steps the bar moves, every :data:`STEPS_PER_PREVIEW` steps the preview shows the dream so far,
+    and every ``frames.every`` steps (and at the octave's end) a frame is taken.
+    """
     loss = float("nan")
-    remaining = steps
     step_size_tensor = tf.constant(step_size, dtype=tf.float32)
-    while remaining:
-        run_steps = frames.chunk(remaining)
-        loss_tensor, img = engine(img, tf.constant(run_steps, dtype=tf.int32), step_size_tensor)
-        remaining -= run_steps
-        done += run_steps
-        loss = float(loss_tensor)
-        bar.update(done, f"{status}loss {loss:.3f}")
-        _show_preview(bar, img)
-        frames.take(img)
+    for count in range(1, steps + 1):
+        loss_tensor, img = step(img, step_size_tensor)
+        done += 1
+        last = count == steps
+        if loss_tensor is not None:
+            loss = float(loss_tensor)
+        bar.update(done, f"{status}loss {loss:.3f}" if loss_tensor is not None else f"{status}step {count}")
+        if last or count % STEPS_PER_PREVIEW == 0:
+            _show_preview(bar, img)
+        if last or count % frames.every == 0:
+            frames.take(img)
     return img, done, loss
+
+
+def _tiled_step(tiled: TiledGradients) -> Callable[[tf.Tensor, tf.Tensor], tuple[None, tf.Tensor]]:
+    """A tiled dream's step: the tiled gradient (already normalised), then the ascent."""
+    def step(img: tf.Tensor, step_size: tf.Tensor) -> tuple[None, tf.Tensor]:
+        # At 6760x5070 px each copy of the gradient is 400 MB: it is freed as soon as ascend returns.
+        return None, ascend(img, tiled(img), step_size)
+
+    return step
 
 
 def run_deep_dream(
@@ -523,13 +439,12 @@ def run_deep_dream(
     original = images.load(img, min_size=min_size)
     sizes = octave_sizes(original.shape[:2], octaves, octave_scale, min_size=min_size)
     if tile_size is None:
-        engine = engine_for(dream_model, layer_weights)
-        take_steps = functools.partial(_dream_steps, engine)
+        step = engine_for(dream_model, layer_weights).step
     else:
         tiled = tiled_engine_for(dream_model, tile_size, layer_weights)
         # A cached engine's generator has moved on since its last dream: start it again from the seed.
         tiled.generator.reset_from_seed(seed)
-        take_steps = functools.partial(_tiled_steps, tiled)
+        step = _tiled_step(tiled)
     x = tf.convert_to_tensor(images.to_model_range(original), dtype=tf.float32)
     recorder = _Frames(frames, frame_every, original.shape)
     recorder.take(x)
@@ -540,33 +455,9 @@ def run_deep_dream(
         if tuple(x.shape[:2]) != size:
             x = tf.image.resize(x, size)
         status = f"octave {octave_number}, " if len(sizes) > 1 else ""
-        x, done, loss = take_steps(x, steps_per_octave, step_size, bar, done, status, recorder)
+        x, done, loss = _take_steps(step, x, steps_per_octave, step_size, bar, done, status, recorder)
     octave_note = f"{len(sizes)} octaves" if len(sizes) > 1 else f"{steps_per_octave} steps"
     bar.close(octave_note + (f", loss {loss:.3f}" if steps_per_octave and loss == loss else ""))
     if tuple(x.shape[:2]) != original.shape[:2]:
         x = tf.image.resize(x, original.shape[:2])
     return _to_uint8(x)
-
-
-def _tiled_steps(
-    tiled: Any, img: tf.Tensor, steps: int, step_size: float, bar: Progress, done: int, status: str,
-    frames: _Frames,
-) -> tuple[tf.Tensor, int, float]:
-    """``steps`` steps with tiled gradients: one gradient call and one ascent per step, from Python."""
-    from course_lib.tiles import ascend
-
-    step_size_tensor = tf.constant(step_size, tf.float32)
-    since_frame = 0
-    for step in range(steps):
-        gradients = tiled(img)
-        img = ascend(img, gradients, step_size_tensor)
-        del gradients  # at 6760x5070 px each copy is 400 MB: free it before the next step
-        done += 1
-        since_frame += 1
-        bar.update(done, f"{status}step {step + 1}")
-        if (step + 1) % STEPS_PER_PREVIEW == 0 or step + 1 == steps:
-            _show_preview(bar, img)
-        if since_frame == frames.every or step + 1 == steps:
-            frames.take(img)
-            since_frame = 0
-    return img, done, float("nan")

@@ -27,9 +27,9 @@ This module reads the model and plans the graph; :mod:`course_lib.conv_units` ho
 convolution units and their input-gradient forms, and :mod:`course_lib.strided_gradients` chooses
 the strided layers' forms on this machine.
 
-The levers are arguments of :func:`loss_function`, so ``bench/bench_dream.py`` measures what each
+The levers are arguments of :func:`fast_loss_function`, so ``bench/bench_dream.py`` measures what each
 brings (``--variants``); timings live in its output, not here, where they would go stale. For a
-layer this module does not know, :func:`loss_function` returns ``None`` and the caller uses the
+layer this module does not know, :func:`fast_loss_function` returns ``None`` and the caller uses the
 Keras model: never a wrong answer, at worst the slower path. ``tests/test_dream.py`` and
 ``tests/test_dream_graph.py`` check loss and gradient against ``tf.GradientTape`` on the model.
 """
@@ -48,29 +48,34 @@ from course_lib.conv_units import (  # noqa: E402
     Chain,
     ConvSpec,
     ConvUnit,
+    GradientForm,
     Unsupported,
     activation_kind,
     apply_activation,
     batch_norm_affine,
+    default_form,
 )
-from course_lib.strided_gradients import choose_forms, cpuinfo  # noqa: E402
+from course_lib.strided_gradients import Forms, choose_forms, cpuinfo  # noqa: E402
 
 Tensor = tf.Tensor
 Key = tuple[str, int]  # (layer name, call index): the one tensor that call of the layer produced
 
-#: Precisions :func:`loss_function` accepts.
+#: Precisions :func:`fast_loss_function` accepts.
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
-def loss_function(
+def fast_loss_function(
     model: keras.Model,
     layer_weights: Sequence[float] | None = None,
     *,
     precision: str = "auto",
     fold_batch_norm: bool = True,
     forward_conv_gradients: bool = True,
+    forms: Forms = None,
 ) -> tuple[Callable[[Tensor], Tensor], str] | None:
-    """An ``image -> loss`` function equal to ``course_lib.dream.calc_loss(image, model, layer_weights)``.
+    """An ``image -> loss`` function equal to ``course_lib.ascent.calc_loss(image, model, layer_weights)``,
+    or ``None`` when this module cannot rebuild the model (:func:`course_lib.ascent.loss_function`,
+    the engines' one, then falls back to ``calc_loss`` itself).
 
     Args:
         model: a functional Keras feature extractor (image batch in, one or more activations out).
@@ -82,10 +87,17 @@ def loss_function(
         forward_conv_gradients: compute convolutions' input gradients in this module's forms
             (forward convolutions; strided ones chosen per machine); ``False`` leaves them to
             TensorFlow's automatic differentiation.
+        forms: pins the strided convolutions' input-gradient forms (see
+            :func:`course_lib.strided_gradients.choose_forms`); ``None`` follows
+            ``DEEPDREAM_GRADIENT_FORMS``, else they are timed once per machine.
 
     Returns:
         ``(loss function of one image (height, width, 3), precision used)``, or ``None`` when the
-        model holds a layer this module does not know (then use the Keras model itself).
+        model holds a layer this module does not know (then use the Keras model itself). The loss
+        function's ``gradient_forms`` attribute says which form each convolution's gradient runs in.
+
+    Raises:
+        ValueError: an unknown precision, or a pinned form that is unknown or does not apply.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
@@ -93,7 +105,7 @@ def loss_function(
         if precision == "auto":
             precision = fast_precision(model)
         graph = DreamGraph(model, tf.as_dtype(precision), fold_batch_norm=fold_batch_norm,
-                           forward_conv_gradients=forward_conv_gradients)
+                           forward_conv_gradients=forward_conv_gradients, forms=forms)
     except Unsupported:
         return None
     weights = None if layer_weights is None else [float(w) for w in layer_weights]
@@ -108,6 +120,7 @@ def loss_function(
             losses = [weight * layer_loss for weight, layer_loss in zip(weights, losses)]
         return tf.reduce_sum(losses)
 
+    loss.gradient_forms = dict(graph.gradient_forms)
     return loss, precision
 
 
@@ -230,26 +243,46 @@ def _plan(nodes: dict[Key, tuple[Any, list[Key]]], order: list[Key], outputs: li
 class DreamGraph:
     """A Keras functional model rebuilt as TensorFlow functions; calling it returns the outputs' list.
 
+    With ``forward_conv_gradients``, each convolution's input gradient runs in a
+    :class:`course_lib.conv_units.GradientForm`: forward for stride 1, and for strided ones what
+    :func:`course_lib.strided_gradients.choose_forms` returns (timed, or pinned by ``forms``).
+
     Attributes:
         steps: ``(name, function, input keys, output key)`` in the order they run.
+        gradient_forms: each convolution's input-gradient form (layer name -> form); empty without
+            ``forward_conv_gradients`` (TensorFlow's automatic differentiation throughout).
 
     Raises:
         Unsupported: for a layer type or option it does not rebuild.
+        ValueError: a pinned form that is unknown or does not apply to its layer.
     """
 
     def __init__(self, model: keras.Model, dtype: tf.DType = tf.float32, *, fold_batch_norm: bool = True,
-                 forward_conv_gradients: bool = True):
-        self.dtype = dtype
+                 forward_conv_gradients: bool = True, forms: Forms = None):
+        if forms is not None and not forward_conv_gradients:
+            raise ValueError("forms pins the input-gradient forms of forward_conv_gradients=True; with False, "
+                             "TensorFlow's automatic differentiation computes every gradient. Drop one of the two.")
+        self.dtype, self.name = dtype, model.name
         self.input_key, self.output_keys, nodes, order = _read_graph(model)
-        self.steps: list[tuple[str, Callable[..., Tensor], list[Key], Key]] = []
+        steps = []
         for key, what, inputs in _plan(nodes, order, self.output_keys, fold_batch_norm):
             if isinstance(what, Chain):
-                unit = ConvUnit(ConvSpec.of(what), dtype, "default" if forward_conv_gradients else None)
-                self.steps.append((what.conv.name, unit, inputs, key))
+                spec = ConvSpec.of(what)
+                steps.append((what.conv.name, ConvUnit(spec, dtype, default_form(spec) if forward_conv_gradients else None),
+                              inputs, key))
             else:
-                self.steps.append((what.name, _simple_layer(what, dtype), inputs, key))
+                steps.append((what.name, _simple_layer(what, dtype), inputs, key))
+        self.steps: list[tuple[str, Callable[..., Tensor], list[Key], Key]] = steps
         if forward_conv_gradients:
-            choose_forms(self)
+            # The default forms run the graph forward, which choose_forms needs to time at a probe size;
+            # then the strided units it chose another form for are rebuilt with it.
+            chosen = choose_forms(self, forms)
+            self.steps = [(name, ConvUnit(function.spec, dtype, chosen[key])
+                           if key in chosen and chosen[key] is not function.gradient_form else function, inputs, key)
+                          for name, function, inputs, key in steps]
+        self.gradient_forms: dict[str, GradientForm] = {
+            name: function.gradient_form for name, function, _, _ in self.steps
+            if isinstance(function, ConvUnit) and function.gradient_form is not None}
 
     def __call__(self, img_batch: Tensor) -> list[Tensor]:
         values = {self.input_key: img_batch}

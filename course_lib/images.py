@@ -26,7 +26,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
-from course_lib import files
+from course_lib import files, validate
 
 if TYPE_CHECKING:
     from course_lib.models import Backbone
@@ -106,7 +106,7 @@ def load(source: ImageSource, max_dim: int | None = None, *, min_size: int | Bac
         >>> photo.shape, photo.dtype
         ((375, 500, 3), dtype('uint8'))
     """
-    max_dim = check_max_dim(max_dim)
+    max_dim = validate.max_dim(max_dim)
     minimum, network = _check_min_size(min_size)
     if max_dim is not None and max_dim < minimum:
         raise ValueError(
@@ -384,31 +384,6 @@ def _shrink_hint() -> str:
     )
 
 
-def check_max_dim(max_dim: Any) -> int | None:
-    """Check a ``max_dim`` before any work: a whole number of pixels >= 1, or ``None`` (keep the size).
-
-    Public so that code which stores a ``max_dim`` for later (an upload widget, a command line)
-    refuses a bad one at once, with the same message :func:`load` would give later.
-
-    Returns:
-        ``max_dim`` as an ``int``, or ``None``.
-
-    Raises:
-        ValueError: saying what was wrong and what to pass instead.
-
-    Example:
-        >>> images.check_max_dim(500)
-        500
-    """
-    if max_dim is None:
-        return None
-    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)):
-        raise ValueError(f"max_dim must be a whole number of pixels such as 500, or None; got {max_dim!r}.")
-    if max_dim < 1:
-        raise ValueError(f"max_dim must be at least 1 pixel; got {max_dim}. Use e.g. max_dim=500, or None to keep the size.")
-    return int(max_dim)
-
-
 def _check_min_size(min_size: Any) -> tuple[int, str | None]:
     network = None
     if hasattr(min_size, "min_size"):  # a Backbone (or anything that knows its minimum)
@@ -441,7 +416,7 @@ def resize_max_dim(image: np.ndarray, max_dim: int) -> np.ndarray:
         >>> images.resize_max_dim(np.zeros((1000, 500, 3), np.uint8), 500).shape
         (500, 250, 3)
     """
-    max_dim = check_max_dim(max_dim)
+    max_dim = validate.max_dim(max_dim)
     if max_dim is None:
         raise ValueError("resize_max_dim needs a max_dim, e.g. resize_max_dim(image, 500).")
     _check_rgb_uint8(image, "resize_max_dim")

@@ -1,5 +1,5 @@
 """Every figure the course draws: pictures and grids of pictures, animations, feature maps, training
-curves, confusion charts, misclassified photos.
+curves, confusion charts.
 
 Functions return the Matplotlib figure (built without pyplot, so it shows exactly once, when a
 cell ends with it) so that a lesson can save or restyle it; :func:`show` draws one picture at
@@ -20,8 +20,6 @@ from course_lib import images, validate
 if TYPE_CHECKING:  # for the hints only: TensorFlow and Matplotlib load when a figure is drawn
     import tensorflow as tf
     from matplotlib.figure import Figure
-
-    from course_lib.metrics import Evaluation
 
 
 # --- Pictures: one, or a grid (MATLAB's imtile) ---
@@ -413,24 +411,6 @@ def confusion_chart(
     figure.suptitle(f"{title}: accuracy {accuracy:.1%} on {int(counts.sum())} photos")
     figure.subplots_adjust(left=0.22, bottom=0.22, right=0.97, top=0.92)
     return figure
-
-
-# --- The photos a classifier gets wrong (lesson 08) ---
-
-
-def show_misclassified(evaluation: "Evaluation", *, max_images: int = 12, columns: int | None = None) -> Figure | None:
-    """A gallery of wrongly classified photos, titled with the true and the predicted class.
-
-    Returns:
-        The Matplotlib figure (``None`` and a printed note if nothing was misclassified).
-    """
-    wrong = evaluation.misclassified()[: validate.whole_number("max_images", max_images, low=1, example=12)]
-    if not wrong:
-        print("No photo was misclassified.")
-        return None
-    photos = [images.load(path, max_dim=200) for path, *_ in wrong]
-    titles = [f"true: {true}\npredicted: {predicted} ({p:.0%})" for _, true, predicted, p in wrong]
-    return show_grid(photos, titles, columns=columns or min(4, len(photos)))
 
 
 # --- Animations: a dream forming (lessons 04, 05, 10; `dream.run_deep_dream(..., frames=[])`) ---

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_lib import validate  # noqa: E402
-from course_lib.dream import GRADIENT_EPSILON, PIXEL_MAX, PIXEL_MIN, TILE_SIZE, check_layer_weights, loss_function  # noqa: E402
+from course_lib import ascent, validate  # noqa: E402
+from course_lib.ascent import check_layer_weights, loss_function  # noqa: E402
+
+#: ``TiledGradients.__call__(self, img, img_size, tile_size=512)``.
+TILE_SIZE = 512
 
 
 def random_roll(
@@ -81,13 +85,14 @@ class TiledGradients(tf.Module):
         model: a feature extractor.
         tile_size: the largest tile side in pixels (the tutorial: 512).
         layer_weights: optional weight per output layer.
-        optimize, precision: as in :class:`DeepDream`.
+        optimize, precision, forms: as in :class:`course_lib.dream.DeepDream`.
         seed: seeds :attr:`generator`, which draws the random roll (default ``config.settings.seed``).
             :func:`course_lib.dream.run_deep_dream` re-seeds it at the start of every run.
 
     Attributes:
         generator: the ``tf.random.Generator`` of the random rolls. It keeps its state between
             calls, so reset it (``generator.reset_from_seed(seed)``) to repeat a dream exactly.
+        gradient_forms: as in :class:`course_lib.dream.DeepDream`.
 
     Example:
         >>> get_tiled_gradients = TiledGradients(models.feature_extractor(bb), tile_size=512)
@@ -102,6 +107,7 @@ class TiledGradients(tf.Module):
         *,
         optimize: bool = True,
         precision: str = "auto",
+        forms: Any = None,
         seed: int | None = None,
     ):
         super().__init__(name="tiled_gradients")
@@ -111,7 +117,8 @@ class TiledGradients(tf.Module):
         self.layer_weights = check_layer_weights(layer_weights, self.output_count)
         self.trace_count = 0
         self.generator = tf.random.Generator.from_seed(validate.seed(seed))
-        self._loss_fn, self.precision = loss_function(model, self.layer_weights, optimize, precision)
+        self._loss_fn, self.precision = loss_function(model, self.layer_weights, optimize, precision, forms)
+        self.gradient_forms = dict(getattr(self._loss_fn, "gradient_forms", {}))
 
     @tf.function(input_signature=(tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),))
     def __call__(self, img: tf.Tensor) -> tf.Tensor:
@@ -154,18 +161,14 @@ class TiledGradients(tf.Module):
         # Normalize the gradients: the same tf.math.reduce_std(gradients) as the tutorial, from the sums.
         count = tf.cast(tf.size(gradients), tf.float64)
         variance = tf.maximum(total_of_squares / count - tf.square(total / count), 0.0)
-        gradients /= tf.cast(tf.sqrt(variance), tf.float32) + GRADIENT_EPSILON
-        return gradients
+        return ascent.normalize(gradients, tf.cast(tf.sqrt(variance), tf.float32))
 
 
-@tf.function(
-    input_signature=(
-        tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
-        tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
-        tf.TensorSpec(shape=[], dtype=tf.float32),
-    )
-)
-def ascend(img: tf.Tensor, gradients: tf.Tensor, step_size: tf.Tensor) -> tf.Tensor:
-    """``clip(img + gradients * step_size, -1, 1)`` in one graph, so TensorFlow can reuse buffers
-    (at 6760x5070 px every temporary copy of the image is 400 MB)."""
-    return tf.clip_by_value(img + gradients * step_size, PIXEL_MIN, PIXEL_MAX)
+#: :func:`course_lib.ascent.ascend` compiled for one image of any size, so that TensorFlow can reuse
+#: buffers between its add and its clip (at 6760x5070 px every temporary copy of the image is 400 MB).
+#: The tiled dream's step is ``ascend(img, tiled_gradients(img), step_size)``.
+ascend = tf.function(ascent.ascend, input_signature=(
+    tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
+    tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
+    tf.TensorSpec(shape=[], dtype=tf.float32),
+))

@@ -14,6 +14,8 @@ number              a finite real number (``int`` or ``float``, never ``bool``);
 positive number     a finite number > 0 (step sizes, learning rates, scales)
 seed                ``None`` (the course's seed, ``DEEPDREAM_SEED``, read now) or a whole number >= 0
 choice              one of a few strings, with a did-you-mean
+octaves             a non-empty iterable of whole numbers (``range(-2, 3)``), read once
+max_dim             ``None`` (keep the size) or a whole number of pixels >= 1
 ==================  ===========================================================================
 
 Every error is a ``ValueError`` whose message names the argument, shows the value received and,
@@ -30,7 +32,7 @@ import numpy as np
 
 from course_lib import config
 
-__all__ = ["whole_number", "number", "positive_number", "seed", "choice"]
+__all__ = ["whole_number", "number", "positive_number", "seed", "choice", "octaves", "max_dim"]
 
 
 def _try(name: str, example: Any) -> str:
@@ -125,3 +127,42 @@ def choice(name: str, value: Any, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(value), options, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, not {value!r}.{hint}")
+
+
+def octaves(value: Any) -> list[int]:
+    """The octave numbers as a list of ``int``, read once (a generator would be empty the second time).
+
+    Raises:
+        ValueError: for no octave at all, or one that is not a whole number (``True`` and ``1.0`` included).
+
+    Example:
+        >>> validate.octaves(range(-2, 3))
+        [-2, -1, 0, 1, 2]
+    """
+    octave_list = list(value)
+    if not octave_list:
+        raise ValueError("octaves is empty, so nothing would be dreamed. Use e.g. octaves=range(-2, 3).")
+    for octave in octave_list:
+        if isinstance(octave, (bool, np.bool_)) or not isinstance(octave, (int, np.integer)):
+            raise ValueError(f"octaves must be whole numbers like range(-2, 3); got {octave!r}.")
+    return [int(octave) for octave in octave_list]
+
+
+def max_dim(value: Any) -> int | None:
+    """A ``max_dim`` (the longest side to shrink a photo to): a whole number of pixels >= 1, or ``None``
+    (keep the size).
+
+    Code that stores a ``max_dim`` for later (an upload widget, a command line) checks it at once,
+    with the same message :func:`course_lib.images.load` would give later.
+
+    Example:
+        >>> validate.max_dim(500)
+        500
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"max_dim must be a whole number of pixels such as 500, or None; got {value!r}.")
+    if value < 1:
+        raise ValueError(f"max_dim must be at least 1 pixel; got {value}. Use e.g. max_dim=500, or None to keep the size.")
+    return int(value)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib import config, images
+from course_lib import config, images, validate
 from course_lib.progress import in_notebook
 
 #: Where the Save button puts dreams unless told otherwise (``data/`` is ignored by git).
@@ -110,7 +110,7 @@ class PhotoUpload:
                  on_load: Callable[[np.ndarray], None] | None = None):
         import ipywidgets as widgets
 
-        images.check_max_dim(max_dim)  # a bad max_dim fails now, not at the first upload
+        validate.max_dim(max_dim)  # a bad max_dim fails now, not at the first upload
         self.max_dim = max_dim
         self.min_size = min_size
         self.image: np.ndarray | None = None

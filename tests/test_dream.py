@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import dream, models, tiles
+from course_lib import dream, dream_graph, models, tiles
 
 pytestmark = pytest.mark.slow  # a real network runs in every test (a few seconds in all)
 
@@ -398,7 +398,7 @@ def test_a_layer_the_fast_graph_does_not_know_falls_back_to_the_keras_model(back
 
     features = backbone.model.get_layer("block_5_expand_relu").output
     unusual = keras.Model(backbone.model.input, keras.layers.LeakyReLU(negative_slope=0.1)(features))
-    assert dream.dream_graph.loss_function(unusual) is None
+    assert dream_graph.fast_loss_function(unusual) is None
     img = model_range(photo)
     g = tutorial_gradient(img, unusual)
     expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * 0.01, -1, 1)
@@ -439,3 +439,53 @@ def test_big_photos_record_small_frames(backbone):
     frames = []
     dream.run_deep_dream(data.astronaut(), backbone, steps_per_octave=1, frames=frames, show_progress=False)
     assert frames[0].shape == (dream.FRAME_MAX_DIM, dream.FRAME_MAX_DIM, 3)
+
+
+# --- one coding of the step ------------------------------------------------------------------------
+
+
+def test_the_step_is_coded_once_in_ascent():
+    """dream, tiles, beyond and classviz's naive images take ascent's step; none codes its own
+    normalisation or clip (the step was written four times)."""
+    import ast
+    from pathlib import Path
+
+    from course_lib import ascent, beyond
+    from course_lib.classviz import render
+
+    for module in (dream, tiles, beyond, render):
+        tree = ast.parse(Path(module.__file__).read_text())
+        calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not calls & {"clip_by_value", "reduce_std"}, module.__name__
+        assert "GRADIENT_EPSILON" not in names, module.__name__  # re-exported by dream, never used outside ascent
+    for name in ("STEP_SIZE", "GRADIENT_EPSILON", "PIXEL_MIN", "PIXEL_MAX", "calc_loss", "check_layer_weights",
+                 "loss_function", "ascent_step"):
+        assert getattr(dream, name) is getattr(ascent, name), name  # the lessons' dream.* names, re-exported
+    assert tiles.ascend.python_function is ascent.ascend and tiles.check_layer_weights is ascent.check_layer_weights
+
+
+def test_ascend_and_normalize_are_the_tutorials_step(photo):
+    img = model_range(photo)
+    gradients = tf.random.stateless_normal(img.shape, seed=(1, 2)) * 3.0
+    g = gradients.numpy()
+    expected = np.clip(img.numpy() + g / (np.std(g) + 1e-8) * 0.5, -1, 1)
+    from course_lib import ascent
+
+    stepped = ascent.ascend(img, ascent.normalize(gradients), 0.5).numpy()
+    np.testing.assert_allclose(stepped, expected, atol=1e-5)
+    np.testing.assert_allclose(tiles.ascend(img, ascent.normalize(gradients), tf.constant(0.5)).numpy(), stepped)
+    batch = tf.stack([gradients, 10 * gradients])  # each image of a batch by its own spread
+    normalised = ascent.normalize(batch, axis=[1, 2, 3]).numpy()
+    np.testing.assert_allclose(normalised[0], normalised[1], rtol=1e-4, atol=1e-6)
+    assert np.std(normalised[1]) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_the_engine_says_which_gradient_forms_ran_and_can_be_pinned(dream_model, course_settings):
+    pinned = dream.DeepDream(dream_model, forms="tensorflow")
+    strided = [name for name, form in pinned.gradient_forms.items() if form.value != "forward"]
+    assert strided and {pinned.gradient_forms[name].value for name in strided} == {"tensorflow"}
+    assert dream.DeepDream(dream_model, optimize=False).gradient_forms == {}
+    with pytest.raises(ValueError, match="forms pins 'polyphase' for block_1_depthwise"):
+        dream.DeepDream(dream_model, forms="polyphase")

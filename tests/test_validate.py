@@ -81,3 +81,52 @@ def test_every_module_checks_a_seed_with_the_same_rule():
         for bad in (1.5, -1):
             with pytest.raises(ValueError, match="seed"):
                 check(bad)
+
+
+@pytest.mark.parametrize("value, expected", [(range(-2, 3), [-2, -1, 0, 1, 2]), ((0,), [0]),
+                                             (iter([np.int64(1), 2]), [1, 2])])
+def test_octaves_are_read_once_as_ints(value, expected):
+    result = validate.octaves(value)
+    assert result == expected and all(type(octave) is int for octave in result)
+
+
+@pytest.mark.parametrize("value, message", [
+    ([], r"octaves is empty, so nothing would be dreamed. Use e.g. octaves=range\(-2, 3\)."),
+    ([0, 1.5], r"octaves must be whole numbers like range\(-2, 3\); got 1.5."),
+    ([True], "got True"), ([1.0], "got 1.0"), (["1"], "got '1'")])
+def test_octaves_refuse_nothing_and_non_integers(value, message):
+    with pytest.raises(ValueError, match=message):
+        validate.octaves(value)
+
+
+def test_octave_sizes_use_the_octave_rule():
+    from course_lib import dream
+
+    with pytest.raises(ValueError, match="octaves is empty"):
+        dream.octave_sizes((100, 100), [])
+    with pytest.raises(ValueError, match="octaves must be whole numbers"):
+        dream.octave_sizes((100, 100), [0.5])
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), (500, 500), (np.int32(1), 1)])
+def test_max_dim_is_none_or_pixels(value, expected):
+    assert validate.max_dim(value) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "max_dim must be at least 1 pixel; got 0. Use e.g. max_dim=500, or None to keep the size."),
+    (-3, "at least 1 pixel"), (500.0, "max_dim must be a whole number of pixels such as 500, or None; got 500.0."),
+    (True, "got True"), ("500", "got '500'")])
+def test_max_dim_refuses_what_is_not_pixels(value, message):
+    with pytest.raises(ValueError, match=message):
+        validate.max_dim(value)
+
+
+def test_images_load_and_the_upload_widget_use_the_max_dim_rule():
+    from course_lib import images, widgets
+
+    with pytest.raises(ValueError, match="max_dim must be at least 1 pixel"):
+        images.load(np.zeros((8, 8, 3), np.uint8), max_dim=0)
+    with pytest.raises(ValueError, match="max_dim must be a whole number of pixels"):
+        widgets.PhotoUpload(max_dim=2.5)
+    assert not hasattr(images, "check_max_dim")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib import dream, images, models, validate
+from course_lib import ascent, images, models, validate
 from course_lib.classviz.objectives import Channels, ChannelTarget, ModelLike, channel_target, resolve_channels
 from course_lib.progress import Progress
 
@@ -108,8 +108,8 @@ def naive_class_images(
 ) -> np.ndarray:
     """Plain gradient ascent on the pixels at one size: the baseline (lesson 09's first picture).
 
-    Each step is the DeepDream tutorial's (:mod:`course_lib.dream`): the gradient divided by its
-    standard deviation, a step of ``dream.STEP_SIZE``, clipped to [-1, 1]. The classifier soon
+    Each step is the DeepDream tutorial's (:mod:`course_lib.ascent`): the gradient divided by its
+    standard deviation, a step of ``ascent.STEP_SIZE``, clipped to [-1, 1]. The classifier soon
     becomes sure, yet the picture is coloured noise: the network reacts to high-frequency
     patterns that people do not see as anything.
 
@@ -132,8 +132,8 @@ def naive_class_images(
     image = tf.constant(run.start)
     for step in range(1, num_iterations + 1):
         grad, strength = gradient(image, channel_ids, no_shift)
-        grad = grad / (tf.math.reduce_std(grad, axis=[1, 2, 3], keepdims=True) + dream.GRADIENT_EPSILON)
-        image = tf.clip_by_value(image + dream.STEP_SIZE * grad, -1.0, 1.0)
+        # The DeepDream step, each image of the batch normalised by its own gradient's spread.
+        image = ascent.ascend(image, ascent.normalize(grad, axis=[1, 2, 3]), ascent.STEP_SIZE)
         run.report(step, num_iterations, float(tf.reduce_mean(strength)), 1)
     return finish(run, image.numpy(), output_scaling)
 
