@@ -105,3 +105,13 @@ def test_no_import_cycle_in_course_lib():
     assert "course_lib.dream" in graph["course_lib.widgets"]  # imports inside functions are read too
     cycle = find_cycle(graph)
     assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_lessons_check_module_imports_another_lessons():
+    """What two lessons' checks share lives in checks/common, so each check module reads on its own
+    (lesson04 once borrowed lesson03's caller, lesson06 lesson05's model)."""
+    graph = import_graph()
+    lessons = sorted(name for name in graph if name.startswith("course_lib.checks.lesson"))
+    assert len(lessons) == 11 and "course_lib.checks.common" in graph["course_lib.checks.lesson04"]
+    crossing = {name: sorted(target for target in graph[name] if target in lessons) for name in lessons}
+    assert not any(crossing.values()), f"check modules importing another lesson's: {crossing}"
