@@ -39,11 +39,8 @@ def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
 
 
 def check_precision_recall(student_precision_recall: Callable) -> None:
-    """Compare the student's per-class precision and recall with ``metrics.precision_recall``.
-
-    Precision of class k: ``confusion[k, k] / column k's sum``; recall: ``/ row k's sum``; NaN where
-    that sum is 0 (nothing predicted k / no photo of k).
-    """
+    """Lesson 08: per-class precision (``confusion[k, k] / column k's sum``) and recall (``/ row k's sum``),
+    NaN where that sum is 0, as ``metrics.precision_recall``."""
     from course_lib import metrics
 
     cases = [
