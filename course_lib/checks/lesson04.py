@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, cached, call_student, expect_array, expect_number,
-                                      expect_pair, first_slip, passed)
+from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, cached, call_student, expect_array,
+                                      expect_number, expect_pair, first_slip, passed)
 
 __all__ = ['check_gradient_ascent_step', 'check_deep_dream']
 
