@@ -156,11 +156,8 @@ _SEED = 7
 _TOLERANCE = 3e-3
 
 
-def _tiled_reference(
-    img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
-    unroll_by: Sequence[int], *, per_tile: bool = False, skip_y: bool = False, skip_x: bool = False,
-    normalise: bool = True,
-) -> np.ndarray:
+def _tiled_reference(img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
+                     unroll_by: Sequence[int], *, per_tile: bool = False, normalise: bool = True) -> np.ndarray:
     """The tiled gradient, with switches for the slips: roll, one tape per tile, unroll, normalise."""
     import tensorflow as tf
 
@@ -168,12 +165,8 @@ def _tiled_reference(
 
     rolled = tf.roll(img, shift=list(roll_by), axis=[0, 1])
     gradients = np.zeros(img.shape, np.float64)
-    rows = list(zip(bounds_y[:-1], bounds_y[1:]))
-    columns = list(zip(bounds_x[:-1], bounds_x[1:]))
-    rows = rows[:-1] if skip_y and len(rows) > 1 else rows
-    columns = columns[:-1] if skip_x and len(columns) > 1 else columns
-    for top, bottom in rows:
-        for left, right in columns:
+    for top, bottom in zip(bounds_y[:-1], bounds_y[1:]):
+        for left, right in zip(bounds_x[:-1], bounds_x[1:]):
             tile = rolled[top:bottom, left:right]
             with tf.GradientTape() as tape:
                 tape.watch(tile)
