@@ -47,7 +47,7 @@ def test_laplacian_normalize_solution_passes(capsys):
          "split it into bands first"),
         (lambda g, levels=4: g / tf.sqrt(tf.reduce_mean(tf.square(g))), "split it into bands first"),
         (lambda g, levels=4: g, "came back unchanged"),
-        (lambda g, levels=4: None, "returned None"),
+        (lambda g, levels=4: None, "returned nothing"),
     ],
 )
 def test_laplacian_normalize_slips_get_hints(student, message):

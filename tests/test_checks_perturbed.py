@@ -63,7 +63,7 @@ def perturbed(monkeypatch):
     own) is not touched: it does not look these up in the library."""
     monkeypatch.setattr(dream, "calc_loss", _calc_loss_in_float64)
     monkeypatch.setattr(dream, "ascent_step", _ascent_step_with_noisy_gradient)
-    monkeypatch.setattr(lesson04, "_CACHE", {})  # no reference compiled before the change
+    monkeypatch.setattr(checks.common, "_CACHE", {})  # no reference compiled before the change
     tiled = lesson06._tiled_reference
     monkeypatch.setattr(lesson06, "_tiled_reference", lambda *args, **kwargs: _noisy(tiled(*args, **kwargs)))
     loop = lesson05._octave_loop

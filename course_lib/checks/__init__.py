@@ -8,15 +8,8 @@ is also here, as ``checks.check_<what>(student_function, ...)``.
 Every check is deterministic: its printed line is the same in fast and full mode, so notebooks
 mark check cells ``# NBVAL_CHECK_OUTPUT``.
 """
-from course_lib.checks.common import (  # noqa: F401 (re-exported)
-    CheckFailure,
-    ExerciseIncorrect,
-    ExerciseNotDone,
-    assert_close,
-    call_student,
-    passed,
-    small_dream_model,
-)
+from course_lib.checks.common import (CheckFailure, ExerciseIncorrect, ExerciseNotDone,  # noqa: F401 (re-exported)
+                                      assert_close, call_student, passed, small_dream_model)
 from course_lib.checks.lesson00 import *  # noqa: F401,F403
 from course_lib.checks.lesson01 import *  # noqa: F401,F403
 from course_lib.checks.lesson02 import *  # noqa: F401,F403

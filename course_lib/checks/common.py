@@ -1,18 +1,11 @@
-"""The toolkit every exercise check uses: the two failures, the success line, calling the student's
-code, reading what it returned, and naming the slip closest to a wrong answer.
+"""The toolkit every exercise check uses. A check prints one "Correct: ..." line, or raises
+:class:`ExerciseNotDone` (the stub) or :class:`ExerciseIncorrect` (what was expected, what came back,
+what to try); Jupyter shows the message alone, never the check's source (it holds the answer).
 
-A check prints one line starting with "Correct" when the exercise is right. When it is not, it
-raises :class:`ExerciseNotDone` (the student has not written it yet) or :class:`ExerciseIncorrect`
-with a message that says what was expected, what came back and what to try. In Jupyter these
-show as that message alone: the check's own source is never printed (it would give the answer
-away), while an error inside the student's function still shows the student's line.
-
-One way to do each thing:
-
-- :func:`call_student` calls the student's code, quietly, and turns known errors into hints;
-- :func:`expect_pair` and :func:`expect_number` read a pair or one number from the answer;
-- :func:`first_slip` decides: correct, the slip whose result is closest, or neither;
-- :func:`assert_close` compares exact things (counts, a few values) and says where they differ.
+One way to do each thing: :func:`call_student` calls the student's code quietly and turns known
+errors into hints; :func:`expect_pair`, :func:`expect_number` and :func:`expect_array` read the
+answer; :func:`first_slip` decides: correct, the closest slip, or neither; :func:`assert_close`
+compares exact things; :func:`cached` builds a check's models and references once.
 """
 from __future__ import annotations
 
@@ -64,10 +57,12 @@ def readable(error: BaseException) -> str:
     return re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", _NOISE.sub("", text).strip())
 
 
-def first_line(error: BaseException) -> str:
-    """The first line of an error's readable message (at most 200 characters)."""
-    text = readable(error)
-    return text.splitlines()[0][:200] if text else type(error).__name__
+def last_line(error: BaseException) -> str:
+    """What went wrong, from the last line of an error's readable message (where a tracing error,
+    after "in user code:" and a stack, says it), with the error's type, at most 160 characters."""
+    lines = [line.strip() for line in readable(error).splitlines() if line.strip()]
+    last = lines[-1][:160] if lines else type(error).__name__
+    return last if last.startswith(type(error).__name__) else f"{type(error).__name__}: {last}"
 
 
 def _quote(message: str, found: re.Match) -> str:
@@ -81,20 +76,11 @@ def _quote(message: str, found: re.Match) -> str:
 
 
 def call_student(function: Callable, *args: Any, hints: Sequence[Hint] = (), **kwargs: Any) -> Any:
-    """Call the student's function quietly; turn the stub, and known slips, into a clear message.
-
-    Quiet: what the student's code prints (the tutorial's ``print("Tracing")``, say) is kept out
-    of the check's output, which is one line that notebooks compare (``# NBVAL_CHECK_OUTPUT``).
-    A ``NotImplementedError`` (the stub) becomes :class:`ExerciseNotDone`. An error that matches
-    one of ``hints`` becomes :class:`ExerciseIncorrect` quoting the matched words of the message
-    (TensorFlow's can be pages long: "in user code:", a stack, Keras's dump of the input) and the
-    hint. Any other error is raised unchanged, so the student sees their own line. A check's own
-    stand-in (e.g. a recorder passed as an argument) may raise a :class:`CheckFailure`: it passes.
-
-    Args:
-        function: the student's function (or object to call).
-        hints: errors that a known slip raises, each with the hint to give instead of a long
-            traceback, e.g. ``(ValueError, "convert a value \\(None\\)", "call tape.watch(img)")``.
+    """Call the student's function quietly (what it prints stays out of the check's one line);
+    turn the stub (``NotImplementedError``) into :class:`ExerciseNotDone`, and an error that matches
+    one of ``hints``, e.g. ``(ValueError, "convert a value \\(None\\)", "call tape.watch(img)")``,
+    into :class:`ExerciseIncorrect` quoting the matched words (TensorFlow's messages can be pages
+    long) and the hint. Other errors, and a check's own stand-in's :class:`CheckFailure`, pass.
     """
     name = getattr(function, "__name__", "this function")
     try:
@@ -104,16 +90,15 @@ def call_student(function: Callable, *args: Any, hints: Sequence[Hint] = (), **k
         raise
     except NotImplementedError as error:
         instruction = str(error).rstrip(". ")
-        raise ExerciseNotDone(
-            f"{name} is not written yet: {instruction}. "
-            "Replace the `raise NotImplementedError(...)` line with your code and run the cell again."
-        ) from None
+        raise ExerciseNotDone(f"{name} is not written yet: {instruction}. Replace the `raise NotImplementedError(...)` "
+                              "line with your code and run the cell again.") from None
     except Exception as error:  # noqa: BLE001 - any slip is reported, never swallowed
         message = readable(error)
         for kind, pattern, hint in hints:
             found = re.search(pattern, message)
             if isinstance(error, kind) and found:
-                raise ExerciseIncorrect(f"{name} raised {type(error).__name__} ({_quote(message, found)}). {hint}") from None
+                quote = _quote(message, found)
+                raise ExerciseIncorrect(f"{name} raised {type(error).__name__} ({quote}). {hint}") from None
         raise
 
 
@@ -132,10 +117,8 @@ def expect_pair(answer: Any, what: str, names: str, how: str) -> tuple[Any, Any]
 
 
 def expect_number(value: Any, what: str, how: str = "") -> float:
-    """The student's answer as one float, or a message saying it must be one number (a scalar).
-
-    ``how`` says how to make it one, e.g. "Add the layers' means up with tf.reduce_sum(losses)."
-    """
+    """The student's answer as one float, or a message that it must be one number; ``how`` says how
+    to make it one, e.g. "Add the layers' means up with tf.reduce_sum(losses)."."""
     how = f" {how}" if how else ""
     if value is None:
         raise ExerciseIncorrect(f"{what} returned nothing; it must return one number: end with `return ...`.{how}")
@@ -147,6 +130,17 @@ def expect_number(value: Any, what: str, how: str = "") -> float:
     except (TypeError, ValueError):
         raise ExerciseIncorrect(f"{what} returned {type(value).__name__} {str(value)[:60]!r}; it must return "
                                 f"one number.{how}") from None
+
+
+def expect_array(answer: Any, what: str, shape: tuple[int, ...], returns: str, why: str = "") -> np.ndarray:
+    """The student's answer as a float64 array of ``shape``, or a message: ``{what} returned nothing;
+    end with `return {returns}`.`` or ``{what} returned shape ...; expected {shape}{why}.``"""
+    if answer is None:
+        raise ExerciseIncorrect(f"{what} returned nothing; end with `return {returns}`.")
+    array = np.asarray(answer, dtype=np.float64)
+    if array.shape != tuple(shape):
+        raise ExerciseIncorrect(f"{what} returned shape {array.shape}; expected {tuple(shape)}{why}.")
+    return array
 
 
 # --- Right, or which slip ------------------------------------------------------------------------
@@ -173,56 +167,40 @@ def distance(answer: Any, expected: Any, *, start: Any = None) -> float:
     """How far ``answer`` is from ``expected``, relative to the change ``expected`` makes from
     ``start`` (from zero if ``start`` is None): ``||a - e|| / ||e||`` with ``a = answer - start``,
     ``e = expected - start``. Infinite when the shapes differ or a value is not finite."""
-    a, e = _change(answer, start), _change(expected, start)
-    if a is None or e is None or a.shape != e.shape:
-        return float("inf")
-    scale = float(np.linalg.norm(e))
-    gap = float(np.linalg.norm(a - e))
+    e, gap = _change(expected, start), _gap(answer, expected, start)
+    scale = float(np.linalg.norm(e)) if e is not None else 0.0
     return gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf"))
 
 
 def first_slip(answer: Any, expected: Any, slips: Sequence[Slip], *, start: Any = None,
                tolerance: float = TOLERANCE, margin: float = MARGIN, reach: float = float("inf"),
                otherwise: str = "It differs from the expected result.") -> str | None:
-    """None if ``answer`` is right; else the hint of the slip whose result is closest to it, if it
-    is clearly the closest; else ``otherwise``.
+    """None if ``answer`` is right; else the hint of the slip clearly closest to it; else ``otherwise``.
 
-    The comparison is made on the *change* each result makes from ``start`` (e.g. the input image
-    of a dream step; None compares the values themselves, e.g. a loss), on the scale of the
-    expected change. With ``a``, ``e`` and ``s_i`` the changes of the answer, the expected result
-    and slip i, and ``r = ||a|| / ||e||``::
+    Results are compared by the *change* they make from ``start`` (the input image of a dream step;
+    None compares the values, e.g. a loss), on the scale of the expected change. With ``a`` and
+    ``e`` the changes of the answer and the expected result, and ``r = ||a|| / ||e||``::
 
         d(a, e) = ||a - e|| / ||e||,        d(a, e)**2 = (r - 1)**2 + 2 r (1 - cos(a, e))
 
-    so ``d <= tolerance`` bounds both the relative norm, ``|r - 1| <= tolerance``, and the
-    direction, ``cos(a, e) >= 1 - tolerance**2 / 2``: with the default 0.05, the answer's change is
-    within 5 % of the expected one in length and within 2.9 degrees of it in direction.
+    so ``d <= tolerance`` bounds the length, ``|r - 1| <= tolerance``, and the direction,
+    ``cos(a, e) >= 1 - tolerance**2 / 2``: with 0.05, within 5 % and 2.9 degrees.
 
-    Why 0.05: a reference computed the same way as the answer (same engine, compiled or eager
-    alike) differs from it by float32 round-off only, ``d`` ~ 1e-6. Run by the other kernel family
-    (oneDNN or Eigen), round-off can tip a ReLU unit over its kink and change its gradient, and
-    the steps amplify that: 3 dream steps of lesson 04's check differ by ``d`` = 3e-3 between the
-    two families (max 0.014 on single values; measured on an AMD EPYC), still 15 times below. A
-    relative noise of 1e-3 on the gradient moves ``d`` by about 1e-3, on the result by about
-    ``1e-3 * ||expected|| / ||e||`` (tests/test_checks_perturbed.py shows both accepted). The
-    slips lesson 04's check names move ``d`` by 0.5 or more (one step of two, 0.6; steps of 0.01
-    instead of 0.02 or 0.05, 0.5 and 0.8; the raw gradient, 1; the lesson's model instead of the
-    argument, 0.9; descent, 1.7 to 2): every one far outside. A check whose nearest slip is closer
-    passes its own ``tolerance`` (lesson 06's tiled gradient: 3e-3).
+    Why 0.05: a reference computed the same way as the answer (same engine, compiled or eager alike)
+    differs by float32 round-off, ``d`` ~ 1e-6. The other kernel family (oneDNN or Eigen) can tip a
+    ReLU over its kink, and steps amplify that: 3 dream steps of lesson 04's check differ by ``d`` =
+    3e-3 between the families (max 0.014 on single values; measured on an AMD EPYC), 15 times below.
+    A relative noise of 1e-3 on the gradient moves ``d`` by about 1e-3, on the result by about
+    ``1e-3 * ||expected|| / ||e||`` (tests/test_checks_perturbed.py accepts both). Lesson 04's slips
+    move ``d`` by 0.5 or more (one step of two, 0.6; steps of 0.01 instead of 0.02 or 0.05, 0.5 and
+    0.8; the raw gradient, 1; the lesson's model, 0.9; descent, 1.7 to 2). A check whose nearest slip
+    is closer passes its own ``tolerance`` (lesson 06's tiled gradient: 3e-3).
 
-    Why the margin: a slip is named only if it is closest and the runner-up (any other slip, or
-    the expected result itself) is at least ``1 / margin`` = twice as far. An answer with a slip
-    the check does not know, or equally near two slips, gets ``otherwise`` rather than a wrong
-    hint. Candidates that are the same result (within ``tolerance`` of each other) count once, the
-    first listed, so a list may hold slips that coincide for some inputs.
-
-    Args:
-        answer: the student's result (array, tensor, image or number).
-        expected: the reference result, computed the same way as the answer where possible.
-        slips: ``(slipped result, hint)`` pairs, in order of preference when two coincide.
-        start: what both results changed (the input image), or None.
-        reach: name a slip only if the answer is this near it (relative, as ``d``): for an exact
-            formula (a count, a product) whose slips are exact too, e.g. ``reach=tolerance``.
+    Why the margin: a slip is named only if the runner-up (another slip, or the expected result) is
+    at least ``1 / margin`` = twice as far, so an unknown slip, or one equally near two, gets
+    ``otherwise``, not a wrong hint. Candidates within ``tolerance`` of each other count once, the
+    first listed. ``slips`` are ``(slipped result, hint)`` pairs; ``reach`` names a slip only if the
+    answer is this near it (as ``d``): for an exact formula whose slips are exact, ``reach=tolerance``.
     """
     if distance(answer, expected, start=start) <= tolerance:
         return None
@@ -248,12 +226,22 @@ def _gap(answer: Any, candidate: Any, start: Any) -> float:
     return float(np.linalg.norm(a - c)) if a is not None and c is not None and a.shape == c.shape else float("inf")
 
 
+#: What :func:`cached` built: models and compiled references, so a check run again (after a fix) waits
+#: only for the student's code.
+_CACHE: dict[Any, Any] = {}
+
+
+def cached(key: Any, build: Callable[[], Any]) -> Any:
+    """``build()``, made once per ``key`` (hashable: e.g. the backbone's model and what is built)."""
+    if key not in _CACHE:
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
 @functools.cache
 def small_dream_model() -> Any:
-    """A tiny feature extractor for checks (lessons 05, 06): three seeded 3x3 convolutions ("valid",
-    so the border of a picture matters), two of them outputs, like two dream layers. Fast on any
-    picture of a few pixels or more, and the same numbers on every machine and in fast and full mode.
-    """
+    """A tiny seeded feature extractor for checks: three 3x3 "valid" convolutions (the border
+    matters), two of them outputs like two dream layers; the same numbers on every machine."""
     import keras
 
     inputs = keras.Input(shape=(None, None, 3))
@@ -266,13 +254,20 @@ def small_dream_model() -> Any:
     return keras.Model(inputs, outputs[1:], name="small_dream_model")
 
 
+def smooth_picture(height: int, width: int) -> np.ndarray:
+    """A smooth RGB uint8 test picture: red grows to the right, green downwards, blue is a soft blob."""
+    rows, columns = np.linspace(0.0, 1.0, height)[:, None], np.linspace(0.0, 1.0, width)[None, :]
+    blue = np.exp(-((rows - 0.4) ** 2 + (columns - 0.6) ** 2) / 0.08)
+    picture = np.stack([np.broadcast_to(columns, (height, width)), np.broadcast_to(rows, (height, width)), blue], -1)
+    return np.round(40 + 180 * picture).astype(np.uint8)
+
+
 def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, rtol: float = 1e-4,
                  hint: str = "") -> None:
     """Compare numbers or arrays value by value; on a mismatch say the shapes, the largest
     difference and an example, then ``hint`` (what to try). For exact things (counts, a formula of
     a few operations); a result of many operations is compared with :func:`first_slip`."""
-    actual_array = np.asarray(actual, dtype=np.float64)
-    expected_array = np.asarray(expected, dtype=np.float64)
+    actual_array, expected_array = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     hint = f" {hint}" if hint else ""
     if actual_array.shape != expected_array.shape:
         raise ExerciseIncorrect(f"{what}: expected shape {expected_array.shape}, got {actual_array.shape}.{hint}")
@@ -280,8 +275,6 @@ def assert_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-4, r
         difference = np.abs(actual_array - expected_array)
         difference = np.where(np.isnan(difference), np.inf, difference)
         worst = np.unravel_index(int(np.argmax(difference)), difference.shape) if difference.shape else ()
-        raise ExerciseIncorrect(
-            f"{what}: values differ by up to {float(difference.max()):.4g} "
-            f"(at index {tuple(int(i) for i in worst)}: expected {float(expected_array[worst]):.4g}, "
-            f"got {float(actual_array[worst]):.4g}).{hint}"
-        )
+        raise ExerciseIncorrect(f"{what}: values differ by up to {float(difference.max()):.4g} (at index "
+                                f"{tuple(int(i) for i in worst)}: expected {float(expected_array[worst]):.4g}, got "
+                                f"{float(actual_array[worst]):.4g}).{hint}")

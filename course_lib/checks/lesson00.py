@@ -15,13 +15,8 @@ _SHAPES = [(375, 500), (3000, 4000), (1, 1)]
 
 
 def check_megapixels(student_megapixels: Callable) -> None:
-    """Lesson 00: ``megapixels(image)`` must be height * width / 1e6 (compared on three shapes).
-
-    Recognises the common slips by their result: counting the colour channels too, pixels not in
-    millions, a "megapixel" of 1024 * 1024, floor division, rounding. The numbers are a product and
-    a division, exact in float64 up to one rounding (relative 1e-16): 1e-9 accepts any order of the
-    operations (h * w / 1e6, h * w * 1e-6, h / 1e3 * w / 1e3).
-    """
+    """Lesson 00: ``megapixels(image)`` must be height * width / 1e6 (on three shapes). A product and a
+    division are exact in float64 up to one rounding (1e-16): 1e-9 accepts any order of the operations."""
     for height, width in _SHAPES:
         picture = np.zeros((height, width, 3), dtype=np.uint8)
         value = expect_number(call_student(student_megapixels, picture), "megapixels", "E.g. height * width / 1e6.")

@@ -7,34 +7,21 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed
+from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed, smooth_picture
 
 __all__ = ['check_shrink', 'check_round_trip', 'check_normalise', 'check_deprocess']
 
 
 # --- Shrinking to max_dim ----------------------------------------------------------------------
 
-#: (height, width, max_dim) of the test pictures, in the order a student meets them: landscape,
-#: portrait (the longer side is the height), one that already fits, one exactly max_dim, square,
-#: and a very thin one whose short side would round to 0 pixels. In each, rounding the short side
-#: differs from truncating it, and Pillow's thumbnail agrees with rounding.
+#: (height, width, max_dim): landscape, portrait, one that fits, one exactly max_dim, square, and a thin one
+#: whose short side would round to 0 px. Rounding the short side differs from truncating it in each.
 _SHRINK_CASES = [(60, 90, 40), (90, 60, 40), (20, 30, 40), (40, 30, 40), (50, 50, 20), (1, 300, 100)]
 
 #: Mean absolute difference (0..255) allowed between the student's shrunk picture and Pillow's at
 #: the same size: any resampling filter (nearest, bilinear, bicubic, Lanczos, area) stays far below
 #: it on the smooth test pictures, while mixed-up channels or a crop instead of a resize exceed it.
 _SHRINK_TOLERANCE = 12.0
-
-
-def _smooth_picture(height: int, width: int) -> np.ndarray:
-    """A smooth RGB uint8 test picture: red grows to the right, green downwards, blue is a soft blob."""
-    rows = np.linspace(0.0, 1.0, height)[:, None]
-    columns = np.linspace(0.0, 1.0, width)[None, :]
-    red = np.broadcast_to(columns, (height, width))
-    green = np.broadcast_to(rows, (height, width))
-    blue = np.exp(-((rows - 0.4) ** 2 + (columns - 0.6) ** 2) / 0.08)
-    picture = np.stack([red, green, blue], axis=-1)
-    return np.round(40 + 180 * picture).astype(np.uint8)
 
 
 def _expected_sizes(height: int, width: int, max_dim: int) -> set[tuple[int, int]]:
@@ -77,14 +64,12 @@ def _shrink_size_hint(got: tuple[int, ...], height: int, width: int, max_dim: in
 
 
 def check_shrink(student_shrink: Callable) -> None:
-    """Lesson 01: ``shrink(img, max_dim)`` must shrink an RGB uint8 picture so its longer side is
-    ``max_dim``, keeping the aspect ratio (the short side rounded, at least 1 px), never enlarging,
-    and return a uint8 NumPy array; the pixels are compared with Pillow's resize at the same size.
-    """
+    """Lesson 01: ``shrink(img, max_dim)`` must shrink an RGB uint8 picture to a longer side of ``max_dim``
+    (aspect kept, short side rounded, at least 1 px, never enlarged), pixels as Pillow's resize."""
     import PIL.Image
 
     for height, width, max_dim in _SHRINK_CASES:
-        picture = _smooth_picture(height, width)
+        picture = smooth_picture(height, width)
         original = picture.copy()
         answer = call_student(
             student_shrink, picture, max_dim,
@@ -104,10 +89,9 @@ def check_shrink(student_shrink: Callable) -> None:
         if result.dtype != np.uint8:
             scale_hint = (" Its values lie in [0, 1] (skimage's resize does that): multiply by 255 first."
                           if np.issubdtype(result.dtype, np.floating) and result.max() <= 1.0 else "")
-            raise ExerciseIncorrect(
-                f"shrink returned {result.dtype} pixels; a photo is uint8 (0..255), like its input.{scale_hint} "
-                "Pillow's resize keeps uint8; otherwise end with np.round(x).astype(np.uint8)."
-            )
+            raise ExerciseIncorrect(f"shrink returned {result.dtype} pixels; a photo is uint8 (0..255), like its "
+                                    f"input.{scale_hint} Pillow's resize keeps uint8; otherwise end with "
+                                    "np.round(x).astype(np.uint8).")
         sizes = _expected_sizes(height, width, max_dim)
         got = tuple(int(side) for side in result.shape[:2])
         if got not in sizes:
@@ -118,11 +102,10 @@ def check_shrink(student_shrink: Callable) -> None:
             swapped = float(np.abs(result[..., ::-1].astype(float) - reference.astype(float)).mean())
             if swapped < _SHRINK_TOLERANCE:
                 raise ExerciseIncorrect("shrink returned the right size, but red and blue are swapped: keep the channels in RGB order.")
-            raise ExerciseIncorrect(
-                f"shrink returned the right size ({got[0]}x{got[1]}) but not the whole picture made smaller: its "
-                f"pixels differ from a resized copy by {difference:.0f} of 255 on average. Resize the whole "
-                "picture (PIL.Image.fromarray(img).resize((new_width, new_height))); do not crop it."
-            )
+            raise ExerciseIncorrect(f"shrink returned the right size ({got[0]}x{got[1]}) but not the whole picture "
+                                    f"made smaller: its pixels differ from a resized copy by {difference:.0f} of 255 "
+                                    "on average. Resize the whole picture "
+                                    "(PIL.Image.fromarray(img).resize((new_width, new_height))); do not crop it.")
     passed("shrink keeps the aspect ratio, rounds the short side and never enlarges.")
 
 
@@ -153,24 +136,19 @@ def _verify_normalise(student_normalise: Callable) -> np.ndarray:
         raise ExerciseIncorrect(f"normalise returned {answer.dtype} values; the network needs floating-point numbers. "
                                 "Convert first, e.g. img.astype(np.float32).")
     if answer.dtype != np.float32:
-        raise ExerciseIncorrect(
-            f"normalise returned {answer.dtype} values; the task asks for float32. NumPy's default is float64 "
-            "(img / 127.5 on a uint8 array gives float64), but the network computes in float32: the compiled dream "
-            "step of lesson 04 accepts only float32 images, and adding a float32 result to a float64 image fails. "
-            "Convert first: img.astype(np.float32) / 127.5 - 1."
-        )
+        raise ExerciseIncorrect(f"normalise returned {answer.dtype} values; the task asks for float32. NumPy's default "
+                                "is float64 (img / 127.5 on a uint8 array gives float64), but the network computes in "
+                                "float32: the compiled dream step of lesson 04 accepts only float32 images, and "
+                                "adding a float32 result to a float64 image fails. Convert first: "
+                                "img.astype(np.float32) / 127.5 - 1.")
     at = {value: float(answer.reshape(-1, 3)[value, 0]) for value in (0, 128, 255)}  # red holds 0..255 in order
     expected = {value: value / 127.5 - 1 for value in at}
     if at[0] > 0:
-        raise ExerciseIncorrect(
-            f"normalise made pixel 0 into {at[0]:.3f} (expected -1): subtracting from uint8 wraps around "
-            "(0 - 128 gives 128 in uint8). Convert to float32 before any arithmetic."
-        )
+        raise ExerciseIncorrect(f"normalise made pixel 0 into {at[0]:.3f} (expected -1): subtracting from uint8 wraps "
+                                "around (0 - 128 gives 128 in uint8). Convert to float32 before any arithmetic.")
     if answer.min() >= -1e-6 and answer.max() <= 1 + 1e-6:
-        raise ExerciseIncorrect(
-            f"normalise returned values from {answer.min():.2f} to {answer.max():.2f}: that is the range "
-            "[0, 1]. The network expects [-1, 1]: 0 must become -1 and 255 must become 1."
-        )
+        raise ExerciseIncorrect(f"normalise returned values from {answer.min():.2f} to {answer.max():.2f}: that is the "
+                                "range [0, 1]. The network expects [-1, 1]: 0 must become -1 and 255 must become 1.")
     if not all(abs(at[value] - expected[value]) < 1e-5 for value in at):
         raise ExerciseIncorrect("normalise gave " + ", ".join(f"{value} -> {at[value]:.4f}" for value in at)
                                 + "; expected " + ", ".join(f"{value} -> {expected[value]:.4f}" for value in at)
@@ -206,17 +184,13 @@ def _verify_deprocess(student_deprocess: Callable) -> None:
             raise ExerciseIncorrect(f"deprocess returned shape {answer.shape}; it must keep the shape {expected.shape}.")
         beyond_top, beyond_bottom = values > 1, values < -1
         if (beyond_top.any() and (answer[beyond_top] != 255).any()) or (beyond_bottom.any() and (answer[beyond_bottom] != 0).any()):
-            raise ExerciseIncorrect(
-                "deprocess turned values above 1 into dark pixels (or values below -1 into bright ones): uint8 "
-                "wraps around, 280 becomes 24. Clip before converting: np.clip(x, -1, 1) first, "
-                "or np.clip(pixels, 0, 255) before .astype(np.uint8)."
-            )
+            raise ExerciseIncorrect("deprocess turned values above 1 into dark pixels (or values below -1 into bright "
+                                    "ones): uint8 wraps around, 280 becomes 24. Clip before converting: np.clip(x, "
+                                    "-1, 1) first, or np.clip(pixels, 0, 255) before .astype(np.uint8).")
         difference = np.abs(answer.astype(int) - expected.astype(int))
         if difference.max() == 1:
-            raise ExerciseIncorrect(
-                f"{int(np.count_nonzero(difference))} pixels are off by one: round before converting to "
-                "uint8 (np.round), because converting 254.99998 truncates it to 254."
-            )
+            raise ExerciseIncorrect(f"{int(np.count_nonzero(difference))} pixels are off by one: round before "
+                                    "converting to uint8 (np.round), because converting 254.99998 truncates it to 254.")
         if difference.max() > 1:
             raise ExerciseIncorrect(_deprocess_anchor_hint(student_deprocess))
 

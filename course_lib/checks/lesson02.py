@@ -16,13 +16,8 @@ def _as_list(outputs: Any) -> list:
 
 
 def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None:
-    """Lesson 02: ``make_dream_model(base_model, names)`` must return a Keras model whose outputs
-    are the activations of the named layers, in order (compared with ``models.feature_extractor``).
-
-    Args:
-        student_make_dream_model: the student's function.
-        backbone: the lesson's :class:`course_lib.models.Backbone`.
-    """
+    """Lesson 02: ``make_dream_model(base_model, names)`` must return a Keras model whose outputs are the
+    named layers' activations, in order, as ``models.feature_extractor`` (``backbone``: the lesson's)."""
     import keras
     import tensorflow as tf
 
@@ -42,22 +37,17 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     ]
     dream_model = call_student(student_make_dream_model, backbone.model, list(names), hints=hints)
     if not isinstance(dream_model, keras.Model):
-        raise ExerciseIncorrect(
-            f"make_dream_model returned {type(dream_model).__name__}; expected a keras.Model, built with "
-            "tf.keras.Model(inputs=..., outputs=...)."
-        )
+        raise ExerciseIncorrect(f"make_dream_model returned {type(dream_model).__name__}; expected a keras.Model, "
+                                "built with tf.keras.Model(inputs=..., outputs=...).")
     if dream_model is backbone.model:
-        raise ExerciseIncorrect(
-            "make_dream_model returned the backbone itself; build a new tf.keras.Model whose outputs are "
-            "the named layers' outputs."
-        )
+        raise ExerciseIncorrect("make_dream_model returned the backbone itself; build a new tf.keras.Model whose "
+                                "outputs are the named layers' outputs.")
     picture = tf.random.stateless_uniform((1, 64, 48, 3), seed=(1, 2), minval=-1, maxval=1)
     try:
         answer = dream_model(picture)
     except AttributeError as error:
-        raise ExerciseIncorrect(
-            f"calling the model failed ({error}). Give the outputs as a list, one per name, in the order of names."
-        ) from None
+        raise ExerciseIncorrect(f"calling the model failed ({error}). Give the outputs as a list, one per name, in the "
+                                "order of names.") from None
     if isinstance(answer, dict):
         raise ExerciseIncorrect("the model returns a dict; give outputs as a list, one per name, in the order of names.")
     expected = models.feature_extractor(backbone, names)(picture)
@@ -65,29 +55,23 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
         count = len(answer) if isinstance(answer, (list, tuple)) else 1
         final = models.feature_extractor(backbone, [backbone.blocks[-1]])(picture)
         if count == 1 and np.shape(_as_list(answer)[0]) == np.shape(final):
-            raise ExerciseIncorrect(
-                "the model returns the backbone's final output; its outputs must be the named layers' outputs, "
-                f"[base_model.get_layer(name).output for name in names] (here {names})."
-            )
-        raise ExerciseIncorrect(
-            f"for the layers {names} the model must return a list of {len(names)} activations, one per "
-            f"layer; it returned {count}. Use every name: outputs=[... for name in names]."
-        )
+            raise ExerciseIncorrect("the model returns the backbone's final output; its outputs must be the named "
+                                    "layers' outputs, [base_model.get_layer(name).output for name in names] (here "
+                                    f"{names}).")
+        raise ExerciseIncorrect(f"for the layers {names} the model must return a list of {len(names)} activations, one "
+                                f"per layer; it returned {count}. Use every name: outputs=[... for name in names].")
     for index, (name, got, want) in enumerate(zip(names, answer, expected)):
         got, want = np.asarray(got), np.asarray(want)
         if got.shape != want.shape:
             others = {other: np.shape(value) for other, value in zip(names, expected) if other != name}
             if any(shape == got.shape for shape in others.values()):
-                raise ExerciseIncorrect(
-                    f"output {index} should be the activations of {name}, but it has the shape of another layer: "
-                    "keep the outputs in the order of names (do not sort them)."
-                )
+                raise ExerciseIncorrect(f"output {index} should be the activations of {name}, but it has the shape of "
+                                        "another layer: keep the outputs in the order of names (do not sort them).")
             defaults = [layer for layer in backbone.dream_layers if layer not in names]
-            raise ExerciseIncorrect(
-                f"output {index} should be the activations of {name} (shape {want.shape}); it has shape "
-                f"{got.shape}. Use the names you are given"
-                f"{f' (not the default layers {defaults})' if defaults else ''}: base_model.get_layer(name).output."
-            )
+            raise ExerciseIncorrect(f"output {index} should be the activations of {name} (shape {want.shape}); it has "
+                                    f"shape {got.shape}. Use the names you are "
+                                    f"given{f' (not the default layers {defaults})' if defaults else ''}: "
+                                    "base_model.get_layer(name).output.")
         # The same layers of the same network, called the same way: round-off apart (see first_slip).
         if first_slip(got, want, []) is not None:
             before = keras.Model(inputs=backbone.model.input, outputs=backbone.model.get_layer(name).input)(picture)
@@ -112,9 +96,8 @@ def _test_activation() -> np.ndarray:
 
 
 def check_strongest_channels(student_strongest_channels: Callable) -> None:
-    """Lesson 02: ``strongest_channels(activation, k)`` must return the numbers of the ``k`` channels
-    with the largest mean activation (over the batch, rows and columns), strongest first.
-    """
+    """Lesson 02: ``strongest_channels(activation, k)`` must return the numbers of the ``k`` channels with
+    the largest mean activation (over the batch, rows and columns), strongest first."""
     import tensorflow as tf
 
     maps = _test_activation()
@@ -133,35 +116,28 @@ def check_strongest_channels(student_strongest_channels: Callable) -> None:
         expected = order[:k]
         if got.shape != expected.shape:
             if got.ndim > 1:
-                raise ExerciseIncorrect(
-                    f"strongest_channels returned shape {got.shape}; expected {k} channel numbers. Average over "
-                    "the batch, rows and columns, axis=(0, 1, 2), so that one number per channel is left "
-                    f"(the activation has shape {maps.shape}: batch, rows, columns, channels)."
-                )
+                raise ExerciseIncorrect(f"strongest_channels returned shape {got.shape}; expected {k} channel numbers. "
+                                        "Average over the batch, rows and columns, axis=(0, 1, 2), so that one number "
+                                        f"per channel is left (the activation has shape {maps.shape}: batch, rows, "
+                                        "columns, channels).")
             raise ExerciseIncorrect(f"strongest_channels returned {got.size} numbers for k={k}; return exactly k: [:k].")
         if not np.issubdtype(got.dtype, np.integer):
             if distance(np.sort(got)[::-1], np.sort(strength)[::-1][:k]) < 1e-4:  # float32 means of 30 values
-                raise ExerciseIncorrect(
-                    "strongest_channels returned the strengths; return the channel numbers (indices), "
-                    "which np.argsort gives."
-                )
+                raise ExerciseIncorrect("strongest_channels returned the strengths; return the channel numbers "
+                                        "(indices), which np.argsort gives.")
             raise ExerciseIncorrect(f"strongest_channels returned {got.dtype} values; channel numbers are whole numbers (np.argsort gives them).")
         if np.array_equal(got, expected):
             continue
         if np.array_equal(got, np.argsort(strength)[:k]):
-            raise ExerciseIncorrect(
-                "strongest_channels returned the *weakest* channels: np.argsort sorts from small to large. "
-                "Sort by -strength, or reverse the order ([::-1]) before taking k."
-            )
+            raise ExerciseIncorrect("strongest_channels returned the *weakest* channels: np.argsort sorts from small "
+                                    "to large. Sort by -strength, or reverse the order ([::-1]) before taking k.")
         if k > 1 and set(got.tolist()) == set(expected.tolist()):
             raise ExerciseIncorrect("strongest_channels found the right channels in the wrong order: strongest first.")
         if np.array_equal(got, np.argsort(-maps.max(axis=(0, 1, 2)))[:k]):
-            raise ExerciseIncorrect(
-                "strongest_channels ranked the channels by their largest single value; rank them by their mean "
-                "over all positions (tf.reduce_mean), the number DeepDream will push up."
-            )
-        raise ExerciseIncorrect(
-            f"strongest_channels(activation, {k}) returned {got.tolist()}, expected {expected.tolist()}: "
-            "the channels with the largest mean over axes (0, 1, 2), strongest first."
-        )
+            raise ExerciseIncorrect("strongest_channels ranked the channels by their largest single value; rank them "
+                                    "by their mean over all positions (tf.reduce_mean), the number DeepDream will "
+                                    "push up.")
+        raise ExerciseIncorrect(f"strongest_channels(activation, {k}) returned {got.tolist()}, expected "
+                                f"{expected.tolist()}: the channels with the largest mean over axes (0, 1, 2), "
+                                "strongest first.")
     passed("strongest_channels ranks the channels by their mean activation, strongest first.")

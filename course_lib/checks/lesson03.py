@@ -31,18 +31,8 @@ LOSS_TOLERANCE = 1e-4
 
 
 def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
-    """Lesson 03: ``calc_loss(img, model)`` must equal ``dream.calc_loss(img, model)``: the sum
-    over the model's output layers of each layer's mean activation, for a model of two layers and
-    one of a single layer, called directly and inside a ``tf.function`` (as lesson 04 calls it).
-
-    Slips recognised by their effect or their error: no batch axis, sums instead of means, only
-    the first or the last layer, means averaged instead of added, a global model instead of the
-    argument, a single output layer not wrapped in a list.
-
-    Args:
-        student_calc_loss: the student's function.
-        backbone: the lesson's :class:`course_lib.models.Backbone`.
-    """
+    """Lesson 03: ``calc_loss(img, model)`` must equal ``dream.calc_loss(img, model)``, the sum of each output
+    layer's mean activation, for models of two layers and of one, directly and inside a ``tf.function``."""
     import tensorflow as tf
 
     from course_lib import dream, models
@@ -62,9 +52,8 @@ def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
         means = [float(tf.reduce_mean(a)) for a in activations]
         slips = [
             (sum(float(tf.reduce_sum(a)) for a in activations),
-             "That is the sum of every activation. Average each layer instead "
-             "(tf.math.reduce_mean(act)): each layer is averaged so that a big shallow layer, with many "
-             "more values, does not drown a small deep one."),
+             "That is the sum of every activation. Average each layer instead (tf.math.reduce_mean(act)): each layer "
+             "is averaged so that a big shallow layer, with many more values, does not drown a small deep one."),
             (means[0], "That is the first layer's mean alone. Add up the means of *every* layer the model "
                        "returns (is your `return` inside the loop?)."),
             (means[-1], "That is the last layer's mean alone. Keep every layer's mean in a list "
@@ -111,13 +100,8 @@ def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
 
 
 def check_weighted_loss(student_calc_loss_weighted: Callable, backbone: Any) -> None:
-    """Lesson 03: ``calc_loss_weighted(img, model, layer_weights)`` must equal
-    ``dream.calc_loss(img, model, layer_weights)``: the weighted sum of each layer's mean activation.
-
-    Args:
-        student_calc_loss_weighted: the student's function.
-        backbone: the lesson's :class:`course_lib.models.Backbone`.
-    """
+    """Lesson 03: ``calc_loss_weighted(img, model, layer_weights)`` must equal ``dream.calc_loss(img, model,
+    layer_weights)``: the weighted sum of each layer's mean activation (``backbone``: the lesson's)."""
     import tensorflow as tf
 
     from course_lib import dream, models

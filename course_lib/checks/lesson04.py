@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, call_student, expect_number, expect_pair,
-                                      first_slip, passed)
+from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, cached, call_student, expect_array,
+                                      expect_number, expect_pair, first_slip, passed)
 
 __all__ = ['check_gradient_ascent_step', 'check_deep_dream']
 
@@ -35,21 +35,13 @@ LOSS_BEFORE_LOOP_HINTS: tuple[Hint, ...] = (
      "before it (with 0 steps the loop never sets loss): write `loss = tf.constant(0.0)` before the loop."),
 )
 
-#: Feature extractors and compiled references, built once per backbone network: a student who runs
-#: a check again (after a fix) waits only for their own code.
-_CACHE: dict[tuple, Any] = {}
-
-
 def _cached(backbone: Any, what: Any, build: Callable[[], Any]) -> Any:
-    key = (backbone.model, tuple(backbone.dream_layers), what)
-    if key not in _CACHE:
-        _CACHE[key] = build()
-    return _CACHE[key]
+    """``build()``, made once per backbone network (:func:`common.cached`)."""
+    return cached((backbone.model, tuple(backbone.dream_layers), what), build)
 
 
 def _check_model(backbone: Any) -> Any:
-    """A feature extractor unlike the lesson's ``dream_model`` (a shallow and a deep layer), so a
-    function that uses the lesson's global model instead of its argument gives other numbers."""
+    """A shallow and a deep layer: unlike the lesson's ``dream_model``, so using that instead shows."""
     from course_lib import models
 
     return _cached(backbone, "check model", lambda: models.feature_extractor(
@@ -64,9 +56,8 @@ def _lesson_model(backbone: Any) -> Any:
 
 
 def _dream_loop(model: Any, normalise: bool = True) -> Callable:
-    """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a
-    ``tf.range`` loop (``normalise=False``: the slip of a raw-gradient step). Called eagerly it is
-    the student's eager step; wrapped in ``tf.function`` it is the student's compiled class."""
+    """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a ``tf.range``
+    loop (``normalise=False``: the raw-gradient slip); eager as the student's step, or to be compiled."""
     import tensorflow as tf
 
     from course_lib import dream
@@ -89,8 +80,7 @@ def _dream_loop(model: Any, normalise: bool = True) -> Callable:
 
 def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
             normalise: bool = True) -> tuple[float, np.ndarray]:
-    """(loss, image) of ``steps`` steps, computed the way the student's answer was: compiled in one
-    ``tf.function`` with the tutorial's input signature (a DeepDream) or eagerly (a single step)."""
+    """(loss, image) of ``steps`` steps, compiled with the tutorial's signature (as a DeepDream) or eagerly."""
     import tensorflow as tf
 
     run = _dream_loop(model, normalise)
@@ -134,15 +124,9 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
 
 
 def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
-    """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` with
-    ``new_img = clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient of
-    ``dream.calc_loss`` at ``img`` and ``loss`` its value before the step, as :func:`dream.ascent_step`
-    computes them (eagerly, as the student's function runs).
-
-    Args:
-        student_step: the student's function.
-        backbone: the lesson's :class:`course_lib.models.Backbone`.
-    """
+    """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` of
+    :func:`dream.ascent_step`: ``clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient
+    of ``calc_loss`` at ``img``, ``loss`` its value before the step (``backbone``: the lesson's)."""
     import tensorflow as tf
 
     model = _check_model(backbone)
@@ -152,10 +136,8 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     step_size = 0.05
     answer = call_student(student_step, img, model, step_size, hints=TAPE_WATCH_HINTS)
     loss, new_img = expect_pair(answer, "gradient_ascent_step", "(loss, new_img)", "end with `return loss, img`")
-    new_img = np.asarray(new_img, dtype=np.float64)
-    if new_img.shape != tuple(img.shape):
-        raise ExerciseIncorrect(f"new_img has shape {new_img.shape}; it must keep the image's shape "
-                                f"{tuple(img.shape)} (no batch axis).")
+    new_img = expect_array(new_img, "gradient_ascent_step (its new_img)", img.shape, "loss, img",
+                           ", the image's own (no batch axis)")
     loss = expect_number(loss, "gradient_ascent_step (its loss)", "It is calc_loss(img, model).")
     hint = _verdict(new_img, img, backbone, 1, step_size, "new_img", compiled=False)
     if hint:
@@ -167,21 +149,11 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
 
 
 def check_deep_dream(student_class: Callable, backbone: Any) -> None:
-    """Lesson 04: the tutorial's ``DeepDream`` module. ``DeepDream(model)(img, steps, step_size)``
-    must give the ``(loss, img)`` of ``steps`` steps of :func:`dream.ascent_step` in a compiled
-    ``tf.range`` loop (2 steps on one small image, 3 on another of another size; 0 steps give back
-    the image), and its ``__call__`` must be a ``tf.function`` traced once for both sizes (an input
-    signature with any height and width).
-
-    The references are compiled the same way as the class, so the verdict does not depend on
-    which kernels (oneDNN or Eigen) TensorFlow picks on this CPU. Slips recognised: no ``tape.watch``,
-    descent, no normalisation, no clip, a fixed number of steps or step size, the lesson's global
-    model, ``loss`` not set before the loop, no ``tf.function``, no input signature (a trace per size).
-
-    Args:
-        student_class: the student's ``DeepDream`` class (not an instance).
-        backbone: the lesson's :class:`course_lib.models.Backbone`.
-    """
+    """Lesson 04: ``DeepDream(model)(img, steps, step_size)`` (the class, not an instance) must give
+    the ``(loss, img)`` of ``steps`` steps of :func:`dream.ascent_step` in a compiled ``tf.range`` loop
+    (2 and 3 steps on two image sizes, 0 steps give the image back), its ``__call__`` a ``tf.function``
+    traced once for both sizes. The references are compiled the same way, so the verdict does not
+    depend on the kernels (oneDNN or Eigen) TensorFlow picks on this CPU."""
     import tensorflow as tf
 
     from course_lib import dream
@@ -210,11 +182,9 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
         answer = call_student(DeepDream, img, tf.constant(steps), tf.constant(step_size),
                               hints=TAPE_WATCH_HINTS + SIGNATURE_HINTS)
         loss, new_img = expect_pair(answer, "DeepDream", "(loss, img)", "end __call__ with `return loss, img`, after the loop")
-        new_img = np.asarray(new_img, dtype=np.float64)
         size = f"{img.shape[1]}x{img.shape[0]}"
-        if new_img.shape != tuple(img.shape):
-            raise ExerciseIncorrect(f"For a {size} image DeepDream returned an image of shape {new_img.shape}; "
-                                    f"expected {tuple(img.shape)}, the image's own (no batch axis).")
+        new_img = expect_array(new_img, f"For a {size} image DeepDream (its img)", img.shape, "loss, img",
+                               ", the image's own (no batch axis)")
         hint = _verdict(new_img, img, backbone, steps, step_size, "The image", compiled=compiled)
         if hint:
             raise ExerciseIncorrect(f"With {steps} steps of size {step_size} on a {size} image: {hint}")
@@ -235,15 +205,11 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     assert_close(same, img, "After 0 steps the image", atol=0, rtol=0, hint="0 steps change nothing.")
 
     if not compiled:
-        raise ExerciseIncorrect(
-            "DeepDream computes the right image, but __call__ is not compiled, so every step runs op by op from "
-            f"Python. Decorate it: @tf.function({SIGNATURE_TEXT})."
-        )
+        raise ExerciseIncorrect("DeepDream computes the right image, but __call__ is not compiled, so every step runs "
+                                f"op by op from Python. Decorate it: @tf.function({SIGNATURE_TEXT}).")
     traces = call.experimental_get_tracing_count()
     if traces > 1:
-        raise ExerciseIncorrect(
-            f"DeepDream's __call__ was traced {traces} times for 2 image sizes: without an input signature, "
-            "tf.function traces again for every new shape (seconds each for a whole network). Give it "
-            f"{SIGNATURE_TEXT}: None means any height and width."
-        )
+        raise ExerciseIncorrect(f"DeepDream's __call__ was traced {traces} times for 2 image sizes: without an input "
+                                "signature, tf.function traces again for every new shape (seconds each for a whole "
+                                f"network). Give it {SIGNATURE_TEXT}: None means any height and width.")
     passed("DeepDream runs the steps of gradient ascent in one compiled graph, traced once for two image sizes.")

@@ -7,15 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, call_student, expect_number, first_slip, passed, small_dream_model
+from course_lib.checks.common import (ExerciseIncorrect, call_student, expect_number, first_slip, passed,
+                                      small_dream_model, smooth_picture)
 
 __all__ = ['check_octave_loop', 'check_pixel_steps']
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 1: pixel-steps, the work of a dream
-# ---------------------------------------------------------------------------------------------
-
+# --- Exercise 1: pixel-steps, the work of a dream -------------------------------------------------
 
 def _pixel_steps(base_shape: Sequence[int], steps: int, octaves: Sequence[int], scale: float,
                  size: Callable[[int, int], int] | None = None) -> float:
@@ -30,10 +28,8 @@ _ROUNDING = 0.01
 
 
 def check_pixel_steps(student_pixel_steps: Callable) -> None:
-    """Lesson 05: ``pixel_steps(base_shape, steps_per_octave, octaves=(0,), octave_scale=1.30)`` must
-    return the work of a dream: the sum over the octaves of (height x width of that octave) x steps,
-    with the octave sizes of ``dream.octave_sizes`` (within 1 %: rounding the sides is fine too).
-    """
+    """Lesson 05: ``pixel_steps(base_shape, steps_per_octave, octaves=(0,), octave_scale=1.30)``: the sum over
+    the octaves of height x width x steps, sizes as ``dream.octave_sizes`` (within 1 %: rounding is fine)."""
     from course_lib import dream
 
     cases = [
@@ -73,10 +69,7 @@ def _show_octaves(octaves: Any) -> str:
     return repr(octaves) if not isinstance(octaves, range) else f"range({octaves.start}, {octaves.stop})"
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 2: the octave loop
-# ---------------------------------------------------------------------------------------------
-
+# --- Exercise 2: the octave loop ------------------------------------------------------------------
 
 def _octave_sizes(base_shape: Sequence[int], octaves: Sequence[int], scale: float) -> list[tuple[int, int]]:
     return [(int(base_shape[0] * scale ** n), int(base_shape[1] * scale ** n)) for n in octaves]
@@ -90,7 +83,7 @@ def _fake_dream(img: Any) -> Any:
 
 
 class _Recorder:
-    """A stand-in for ``dream_octave(img, steps)`` that writes down the size and steps of every call."""
+    """A stand-in for ``dream_octave(img, steps)`` that records the size and steps of every call."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[int, ...], Any]] = []
@@ -170,13 +163,9 @@ _LOOP_HINTS = [
 
 def check_octave_loop(student_loop: Callable) -> None:
     """Lesson 05: ``run_deep_dream_with_octaves(img, dream_octave, steps_per_octave, octaves, octave_scale)``
-    must, for each octave n in order, resize the picture to ``int(base * octave_scale ** n)`` (the
-    base shape read once, before the loop), run ``dream_octave(img, steps_per_octave)`` on it and
-    keep the result, then resize back to the base shape at the end.
-
-    First with a stand-in for ``dream_octave`` that records every call (sizes, order, steps), then
-    against ``dream.run_deep_dream(..., octaves=range(-2, 3))`` with a small model and 3 steps.
-    """
+    must, for each octave n in order, resize to ``int(base * octave_scale ** n)`` (base read once), keep
+    ``dream_octave(img, steps_per_octave)``, and resize back to the base at the end: first with a recording
+    stand-in for ``dream_octave``, then against ``dream.run_deep_dream`` with a small model."""
     import tensorflow as tf
 
     from course_lib import dream, images
@@ -199,20 +188,19 @@ def check_octave_loop(student_loop: Callable) -> None:
         seen = [shape[:2] for shape in shapes]
         expected_sizes = _octave_sizes(base, octaves, scale)
         if seen != expected_sizes:
-            raise ExerciseIncorrect(
-                f"{call} dreamed at sizes {seen}; expected {expected_sizes}. {_size_hint(seen, base, octaves, scale)}"
-            )
+            raise ExerciseIncorrect(f"{call} dreamed at sizes {seen}; expected {expected_sizes}. "
+                                    f"{_size_hint(seen, base, octaves, scale)}")
         if answer is None:
             raise ExerciseIncorrect(f"{call} returned nothing; end with `return img`.")
         result = np.asarray(answer, dtype=np.float64)
         if result.shape[:2] != base:
             last = " (the last octave's size)" if result.shape[:2] == expected_sizes[-1] else ""
-            raise ExerciseIncorrect(
-                f"{call} returned a picture of {result.shape[0]}x{result.shape[1]}{last}; it must come back at the "
-                f"base size {base[0]}x{base[1]}: after the loop, resize once more to the base shape."
-            )
+            raise ExerciseIncorrect(f"{call} returned a picture of {result.shape[0]}x{result.shape[1]}{last}; it must "
+                                    f"come back at the base size {base[0]}x{base[1]}: after the loop, resize once more "
+                                    "to the base shape.")
         # The same resizes and stand-in dream as the loop: a change 5 % off is another loop (see first_slip).
-        hint = first_slip(result, _octave_loop(img, _fake_dream_steps, steps, octaves, scale).numpy(), [
+        hint = first_slip(result, _octave_loop(img, lambda picture, _: _fake_dream(picture), steps, octaves,
+                                               scale).numpy(), [
             (_octave_loop(img, lambda picture, _: picture, steps, octaves, scale).numpy(),
              "dream_octave's result was dropped: keep it, img = dream_octave(img, steps_per_octave)."),
             (tf.image.resize(_fake_dream(tf.image.resize(img, expected_sizes[-1])), base).numpy(),
@@ -230,39 +218,25 @@ def check_octave_loop(student_loop: Callable) -> None:
     def dream_octave(picture: Any, steps: int) -> Any:
         return engine(tf.cast(picture, tf.float32), tf.constant(int(steps)), tf.constant(step_size))[1]
 
-    photo = _photo((61, 83))
+    photo = smooth_picture(61, 83)
     expected = dream.run_deep_dream(photo, engine, steps, step_size, octaves=octaves, show_progress=False)
     answer = call_student(student_loop, tf.constant(images.to_model_range(photo)), dream_octave, steps, octaves, 1.30,
                           hints=_LOOP_HINTS)
     result = images.from_model_range(np.asarray(answer, dtype=np.float32))
     difference = np.abs(result.astype(int) - expected.astype(int))
     if difference.max() > 2:
-        raise ExerciseIncorrect(
-            f"On a 61x83 photo with a small model, your loop's dream differs from dream.run_deep_dream(..., "
-            f"octaves=range(-2, 3)) by up to {difference.max()} levels of 255. Keep the picture in [-1, 1] as "
-            "dream_octave returns it; resize with tf.image.resize (bilinear)."
-        )
+        raise ExerciseIncorrect("On a 61x83 photo with a small model, your loop's dream differs from "
+                                f"dream.run_deep_dream(..., octaves=range(-2, 3)) by up to {difference.max()} levels "
+                                "of 255. Keep the picture in [-1, 1] as dream_octave returns it; resize with "
+                                "tf.image.resize (bilinear).")
     passed("your octave loop dreams smallest first at base * octave_scale ** n and returns at the base size: "
            "the same dream as dream.run_deep_dream.")
 
 
 @functools.cache
 def _small_engine() -> Any:
-    """The compiled dream step of the small model: plain Keras and float32, so the check prints nothing
-    but its verdict on any CPU (the fast graph would print its precision or its first-run timings)."""
+    """The small model's compiled dream step, plain Keras and float32: the fast graph would print notes."""
     from course_lib import dream
 
     return dream.DeepDream(small_dream_model(), optimize=False, precision="float32")
 
-
-def _fake_dream_steps(img: Any, steps: int) -> Any:
-    return _fake_dream(img)
-
-
-def _photo(shape: tuple[int, int]) -> np.ndarray:
-    """A smooth synthetic uint8 photo: colour gradients and waves, the same everywhere."""
-    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-    red = 128 + 100 * np.sin(x / 7.0) * np.cos(y / 11.0)
-    green = 60 + 150 * x / shape[1]
-    blue = 200 - 150 * y / shape[0]
-    return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).round().astype(np.uint8)

@@ -7,23 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, call_student, expect_pair, first_slip, passed
-from course_lib.checks.common import small_dream_model
+from course_lib.checks.common import (ExerciseIncorrect, call_student, expect_array, expect_pair, first_slip, passed,
+                                      small_dream_model)
 
 __all__ = ['check_random_roll', 'check_tile_bounds', 'check_tiled_gradients']
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 1: random_roll
-# ---------------------------------------------------------------------------------------------
-
+# --- Exercise 1: random_roll ----------------------------------------------------------------------
 
 def check_random_roll(student_random_roll: Callable) -> None:
-    """Lesson 06: ``random_roll(img, maxroll)`` must return ``(shift, img_rolled)``: two random whole
-    numbers (down, across), each uniform in [-maxroll, maxroll) like the tutorial's
-    ``tf.random.uniform(shape=[2], minval=-maxroll, maxval=maxroll, dtype=tf.int32)``, and the image
-    rolled by them with ``tf.roll(img, shift, axis=[0, 1])``.
-    """
+    """Lesson 06: ``random_roll(img, maxroll)`` must return ``(shift, img_rolled)``: two random whole numbers
+    (down, across) uniform in [-maxroll, maxroll), and ``tf.roll(img, shift, axis=[0, 1])``, also in tf.function."""
     import tensorflow as tf
 
     img = tf.reshape(tf.range(9 * 11 * 3, dtype=tf.float32), (9, 11, 3))
@@ -38,10 +32,8 @@ def check_random_roll(student_random_roll: Callable) -> None:
         ])
         shift, rolled = _unpack_roll(answer, call, pixels.shape)
         if shift.shape != (2,):
-            raise ExerciseIncorrect(
-                f"{call} returned a shift of shape {shift.shape}; it must be two numbers, (down, across): "
-                "tf.random.uniform(shape=[2], ...)."
-            )
+            raise ExerciseIncorrect(f"{call} returned a shift of shape {shift.shape}; it must be two numbers, (down, "
+                                    "across): tf.random.uniform(shape=[2], ...).")
         hint = _roll_hint(rolled, pixels, shift)
         if hint:
             wrong = wrong or (shift, hint)
@@ -64,8 +56,7 @@ def check_random_roll(student_random_roll: Callable) -> None:
         raise ExerciseIncorrect(f"{call} gave shifts up to {maxroll} = maxroll; like the tutorial, stop just below "
                                 "it (tf.random.uniform's maxval is excluded): minval=-maxroll, maxval=maxroll.")
     if min(values) >= 0:
-        raise ExerciseIncorrect(f"{call} only gave shifts from 0 up: the picture must move both ways, "
-                                "minval=-maxroll.")
+        raise ExerciseIncorrect(f"{call} only gave shifts from 0 up: the picture must move both ways, minval=-maxroll.")
     if values != wanted:
         missing = sorted(wanted - values)
         raise ExerciseIncorrect(f"{call} never gave the shift(s) {missing} in 300 calls; every whole number in "
@@ -78,11 +69,9 @@ def check_random_roll(student_random_roll: Callable) -> None:
     try:
         tf.function(lambda picture: student_random_roll(picture, tf.constant(maxroll)))(img)
     except Exception as error:  # noqa: BLE001 - any failure in graph mode gets the same advice
-        raise ExerciseIncorrect(
-            f"random_roll works on its own but fails inside tf.function ({type(error).__name__}), where the "
-            "tutorial's TiledGradients calls it: use TensorFlow's operations, tf.random.uniform and tf.roll, "
-            "not NumPy's."
-        ) from None
+        raise ExerciseIncorrect(f"random_roll works on its own but fails inside tf.function ({type(error).__name__}), "
+                                "where the tutorial's TiledGradients calls it: use TensorFlow's operations, "
+                                "tf.random.uniform and tf.roll, not NumPy's.") from None
     passed("random_roll shifts the picture by a random (down, across) in [-maxroll, maxroll), wrapping around.")
 
 
@@ -115,17 +104,11 @@ def _roll_hint(rolled: np.ndarray, pixels: np.ndarray, shift: np.ndarray) -> str
                                        "img_rolled = tf.roll(img, shift=shift, axis=[0, 1]).")
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 2: tile_bounds
-# ---------------------------------------------------------------------------------------------
-
+# --- Exercise 2: tile_bounds ----------------------------------------------------------------------
 
 def check_tile_bounds(student_tile_bounds: Callable) -> None:
-    """Lesson 06: ``tile_bounds(length, tile_size)`` must cut ``0..length`` into as few tiles as
-    possible (``ceil(length / tile_size)``), none longer than ``tile_size``, covering every pixel,
-    and **near-equal**: tile lengths differ by at most 1 pixel, so no tile is a thin sliver (the
-    library's ``tiles.tile_bounds`` is one such answer; which tiles get the extra pixel is free).
-    """
+    """Lesson 06: ``tile_bounds(length, tile_size)`` must cut ``0..length`` into ``ceil(length / tile_size)``
+    tiles, none longer than ``tile_size``, **near-equal** (lengths differ by at most 1 px: no sliver)."""
     cases = [(1030, 512), (1000, 512), (2048, 512), (512, 512), (100, 512), (1650, 512), (7, 3), (1, 1), (513, 512)]
     for length, tile_size in cases:
         call = f"tile_bounds({length}, {tile_size})"
@@ -140,38 +123,31 @@ def check_tile_bounds(student_tile_bounds: Callable) -> None:
         if not bounds or bounds[0] != 0:
             raise ExerciseIncorrect(f"{call} returned {bounds}; the first boundary must be 0 (the top or left edge).")
         if bounds[-1] != length:
-            raise ExerciseIncorrect(
-                f"{call} returned {bounds}; the last boundary must be {length}, the edge, so the pixels at the "
-                "right and bottom edges are in a tile too (the tutorial's version skips them)."
-            )
+            raise ExerciseIncorrect(f"{call} returned {bounds}; the last boundary must be {length}, the edge, so the "
+                                    "pixels at the right and bottom edges are in a tile too (the tutorial's version "
+                                    "skips them).")
         sizes = [end - start for start, end in zip(bounds, bounds[1:])]
         if any(size <= 0 for size in sizes):
             raise ExerciseIncorrect(f"{call} returned {bounds}; boundaries must increase, every tile holding pixels.")
         if max(sizes) > tile_size:
-            raise ExerciseIncorrect(
-                f"{call} returned {bounds}: a tile of {max(sizes)} px, longer than tile_size={tile_size}."
-            )
+            raise ExerciseIncorrect(f"{call} returned {bounds}: a tile of {max(sizes)} px, longer than "
+                                    f"tile_size={tile_size}.")
         fewest = math.ceil(length / tile_size)
         if len(sizes) != fewest:
-            raise ExerciseIncorrect(
-                f"{call} returned {bounds}: {len(sizes)} tiles where {fewest} suffice (ceil(length / tile_size)); "
-                "every tile costs a forward and a backward pass."
-            )
+            raise ExerciseIncorrect(f"{call} returned {bounds}: {len(sizes)} tiles where {fewest} suffice (ceil(length "
+                                    "/ tile_size)); every tile costs a forward and a backward pass.")
         if max(sizes) - min(sizes) > 1:
             shortest = min(sizes)
             where = "last tile" if sizes[-1] == shortest else "shortest tile"
             equal = [index * length // fewest for index in range(fewest + 1)]
-            raise ExerciseIncorrect(
-                f"{call} returned {bounds}: your {where} is {shortest} px long. A short tile gives the network "
-                f"little context (a sliver of {shortest} px almost none); split the side into near-equal tiles "
-                f"instead, lengths differing by at most 1 px, e.g. {equal}."
-            )
+            raise ExerciseIncorrect(f"{call} returned {bounds}: your {where} is {shortest} px long. A short tile gives "
+                                    f"the network little context (a sliver of {shortest} px almost none); split the "
+                                    "side into near-equal tiles instead, lengths differing by at most 1 px, e.g. "
+                                    f"{equal}.")
     passed("tile_bounds covers every pixel with as few near-equal tiles as possible, none longer than tile_size.")
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 3: the tiled gradient
-# ---------------------------------------------------------------------------------------------
+# --- Exercise 3: the tiled gradient ---------------------------------------------------------------
 
 #: Seed of the library's ``TiledGradients`` in the check: its first random shift is the check's fixed shift.
 _SEED = 7
@@ -180,11 +156,8 @@ _SEED = 7
 _TOLERANCE = 3e-3
 
 
-def _tiled_reference(
-    img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
-    unroll_by: Sequence[int], *, per_tile: bool = False, skip_y: bool = False, skip_x: bool = False,
-    normalise: bool = True,
-) -> np.ndarray:
+def _tiled_reference(img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
+                     unroll_by: Sequence[int], *, per_tile: bool = False, normalise: bool = True) -> np.ndarray:
     """The tiled gradient, with switches for the slips: roll, one tape per tile, unroll, normalise."""
     import tensorflow as tf
 
@@ -192,12 +165,8 @@ def _tiled_reference(
 
     rolled = tf.roll(img, shift=list(roll_by), axis=[0, 1])
     gradients = np.zeros(img.shape, np.float64)
-    rows = list(zip(bounds_y[:-1], bounds_y[1:]))
-    columns = list(zip(bounds_x[:-1], bounds_x[1:]))
-    rows = rows[:-1] if skip_y and len(rows) > 1 else rows
-    columns = columns[:-1] if skip_x and len(columns) > 1 else columns
-    for top, bottom in rows:
-        for left, right in columns:
+    for top, bottom in zip(bounds_y[:-1], bounds_y[1:]):
+        for left, right in zip(bounds_x[:-1], bounds_x[1:]):
             tile = rolled[top:bottom, left:right]
             with tf.GradientTape() as tape:
                 tape.watch(tile)
@@ -277,12 +246,9 @@ def _tiled_hint(result: np.ndarray, expected: np.ndarray, img: Any, model: Any, 
 
 
 def check_tiled_gradients(student_tiled_gradients: Callable) -> None:
-    """Lesson 06: ``tiled_gradients(img, model, tile_size, roll)`` must roll the picture once with
-    ``roll(img, tile_size)``, take the gradient of ``calc_loss`` tile by tile over ``tile_bounds``
-    (every tile, edges included), put the tiles together, roll the gradient back and normalise the
-    whole by its standard deviation: the same numbers as ``tiles.TiledGradients`` with the same shift,
-    on a small model and pictures of 96x144 px (2x3 tiles of 48 px) and 40x56 px (one tile).
-    """
+    """Lesson 06: ``tiled_gradients(img, model, tile_size, roll)`` must roll once with ``roll(img, tile_size)``,
+    take ``calc_loss``'s gradient over every tile of ``tile_bounds``, roll it back and normalise the whole:
+    ``tiles.TiledGradients``'s numbers with the same shift, on a small model (2x3 tiles, and one tile)."""
     import tensorflow as tf
 
     from course_lib import tiles
@@ -311,12 +277,7 @@ def check_tiled_gradients(student_tiled_gradients: Callable) -> None:
         if roll.calls > 1:
             raise ExerciseIncorrect(f"{call} called roll {roll.calls} times; roll once per call (one shift), and "
                                     "roll the gradient back with tf.roll(gradients, shift=-shift, axis=[0, 1]).")
-        if answer is None:
-            raise ExerciseIncorrect(f"{call} returned nothing; end with `return gradients`.")
-        result = np.asarray(answer, dtype=np.float64)
-        if result.shape != expected.shape:
-            raise ExerciseIncorrect(f"{call} returned shape {result.shape}; the gradient has the picture's shape "
-                                    f"{expected.shape} (no batch axis).")
+        result = expect_array(answer, call, expected.shape, "gradients", ", the picture's (no batch axis)")
         if first_slip(result, expected, [], tolerance=_TOLERANCE) is not None:
             raise ExerciseIncorrect(f"{call} returned a different gradient (up to {np.abs(result - expected).max():.3g} "
                                     f"off, with the shift {shift.tolist()}). "

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, expect_number, expect_pair, first_slip, passed
+from course_lib.checks.common import (ExerciseIncorrect, assert_close, call_student, expect_number, expect_pair,
+                                      first_slip, last_line, passed)
 
 __all__ = ['check_augmenter', 'check_head', 'check_train_step']
 
@@ -22,12 +23,8 @@ def _factor_range(factor: Any) -> tuple[float, float]:
 
 
 def check_augmenter(student_make_augmenter: Callable) -> None:
-    """Compare the student's augmenter with the source's imageDataAugmenter settings.
-
-    Expected: a horizontal RandomFlip, a RandomTranslation of 30/224 of the side in both
-    directions, and a RandomZoom with independent height and width factors that scale the
-    content by 0.9..1.1 (exactly 1/1.1 - 1 .. 1/0.9 - 1; +-0.1 is accepted as close enough).
-    """
+    """Lesson 07: the source's imageDataAugmenter: a horizontal RandomFlip, a RandomTranslation of 30/224 of
+    the side, a RandomZoom scaling height and width independently by 0.9..1.1 (factors 1/1.1 - 1 .. 1/0.9 - 1)."""
     import keras
 
     augment = call_student(student_make_augmenter, 0, hints=[
@@ -44,32 +41,27 @@ def check_augmenter(student_make_augmenter: Callable) -> None:
     if missing:
         raise ExerciseIncorrect(f"The augmenter lacks {', '.join(missing)}; the source reflects, translates and scales.")
     if layers["RandomFlip"].mode != "horizontal":
-        raise ExerciseIncorrect(
-            f"RandomFlip mode is {layers['RandomFlip'].mode!r}; 'RandXReflection' flips left-right only: use 'horizontal'."
-        )
+        raise ExerciseIncorrect(f"RandomFlip mode is {layers['RandomFlip'].mode!r}; 'RandXReflection' flips left-right "
+                                "only: use 'horizontal'.")
     shift = 30 / 224
     translation = layers["RandomTranslation"]
     for axis in ("height_factor", "width_factor"):
         low, high = _factor_range(getattr(translation, axis))
         if abs(low + shift) > 2e-3 or abs(high - shift) > 2e-3:
-            raise ExerciseIncorrect(
-                f"RandomTranslation {axis} covers {low:.3f}..{high:.3f} of the side; the source's +-30 px on a "
-                f"224 px input is +-{shift:.3f} (30 / 224)."
-            )
+            raise ExerciseIncorrect(f"RandomTranslation {axis} covers {low:.3f}..{high:.3f} of the side; the source's "
+                                    f"+-30 px on a 224 px input is +-{shift:.3f} (30 / 224).")
     zoom = layers["RandomZoom"]
     exact = (1 / 1.1 - 1, 1 / 0.9 - 1)
     for axis in ("height_factor", "width_factor"):
         factor = getattr(zoom, axis)
         if factor is None:
-            raise ExerciseIncorrect(
-                "RandomZoom needs a width_factor too: the source scales x ('RandXScale') and y ('RandYScale') independently."
-            )
+            raise ExerciseIncorrect("RandomZoom needs a width_factor too: the source scales x ('RandXScale') and y "
+                                    "('RandYScale') independently.")
         low, high = _factor_range(factor)
         if abs(low - exact[0]) > 0.012 or abs(high - exact[1]) > 0.012:
-            raise ExerciseIncorrect(
-                f"RandomZoom {axis} covers {low:.3f}..{high:.3f}; a scale of 0.9..1.1 needs about "
-                f"{exact[0]:.3f}..{exact[1]:.3f} (a zoom factor z shows the content at 1 / (1 + z))."
-            )
+            raise ExerciseIncorrect(f"RandomZoom {axis} covers {low:.3f}..{high:.3f}; a scale of 0.9..1.1 needs about "
+                                    f"{exact[0]:.3f}..{exact[1]:.3f} (a zoom factor z shows the content at 1 / (1 + "
+                                    "z)).")
     batch = np.full((2, 48, 48, 3), 128.0, dtype=np.float32)
     output = np.asarray(augment(batch, training=True))
     if output.shape != batch.shape:
@@ -107,10 +99,8 @@ def _tiny_base(seed: int = 7):
 
 
 def check_head(student_add_head: Callable) -> None:
-    """Lesson 07: ``add_head(base, num_classes)`` must build ``classifiers.add_head``'s model:
-    ``image (any size) -> base(training=False) -> avg_pool -> dropout (0.2) -> new_fc (linear, zeros)
-    -> prob (softmax)``, with those layer names (training finds the layers by name).
-    """
+    """Lesson 07: ``add_head(base, num_classes)`` must build ``classifiers.add_head``'s model, layers named so:
+    ``image (any size) -> base(training=False) -> avg_pool -> dropout (0.2) -> new_fc (linear, zeros) -> prob``."""
     import keras
 
     from course_lib import classifiers
@@ -122,55 +112,44 @@ def check_head(student_add_head: Callable) -> None:
     try:
         model.inputs  # noqa: B018 - a model that was never built has none
     except (AttributeError, ValueError):
-        raise ExerciseIncorrect(
-            "The model was never built: start it from keras.Input(shape=(None, None, 3)) (in a keras.Sequential, "
-            "put the Input first)."
-        ) from None
+        raise ExerciseIncorrect("The model was never built: start it from keras.Input(shape=(None, None, 3)) (in a "
+                                "keras.Sequential, put the Input first).") from None
     if not any(layer is base for layer in model.layers):
         raise ExerciseIncorrect("The model does not contain the base you were given: call it on the inputs, "
                                 "features = base(inputs, training=False), and build the head on its output.")
     names = {layer.name: layer for layer in model.layers}
-    wanted = {
-        "avg_pool": "the GlobalAveragePooling2D layer", "dropout": "the Dropout layer",
-        "new_fc": "the new Dense layer", "prob": "the Softmax layer",
-    }  # fmt: skip
+    wanted = {"avg_pool": "the GlobalAveragePooling2D layer", "dropout": "the Dropout layer",
+              "new_fc": "the new Dense layer", "prob": "the Softmax layer"}
     for name, what in wanted.items():
         if name not in names:
-            raise ExerciseIncorrect(
-                f"No layer is named {name!r}: give {what} name={name!r} (training and lesson 09 find the layers by name)."
-            )
+            raise ExerciseIncorrect(f"No layer is named {name!r}: give {what} name={name!r} (training and lesson 09 "
+                                    "find the layers by name).")
     head = names["new_fc"]
     if not isinstance(head, keras.layers.Dense):
         raise ExerciseIncorrect(f"'new_fc' is a {type(head).__name__}; it must be a keras.layers.Dense layer.")
     if head.units != classes:
-        raise ExerciseIncorrect(f"new_fc has {head.units} units for {classes} classes: one unit per class, Dense(num_classes, ...).")
+        raise ExerciseIncorrect(f"new_fc has {head.units} units for {classes} classes: one unit per class, "
+                                "Dense(num_classes, ...).")
     if getattr(head.activation, "__name__", "") != "linear":
-        raise ExerciseIncorrect(
-            f"new_fc has activation {head.activation.__name__!r}; it must output logits (no activation), and a separate "
-            "keras.layers.Softmax(name='prob') turns them into probabilities: lesson 09 dreams on the logits."
-        )
+        raise ExerciseIncorrect(f"new_fc has activation {head.activation.__name__!r}; it must output logits (no "
+                                "activation), and a separate keras.layers.Softmax(name='prob') turns them into "
+                                "probabilities: lesson 09 dreams on the logits.")
     if not isinstance(names["avg_pool"], keras.layers.GlobalAveragePooling2D):
-        raise ExerciseIncorrect(
-            f"'avg_pool' is a {type(names['avg_pool']).__name__}; use keras.layers.GlobalAveragePooling2D "
-            "(one mean per feature map, at any image size)."
-        )
+        raise ExerciseIncorrect(f"'avg_pool' is a {type(names['avg_pool']).__name__}; use "
+                                "keras.layers.GlobalAveragePooling2D (one mean per feature map, at any image size).")
     if not isinstance(names["prob"], keras.layers.Softmax):
         raise ExerciseIncorrect(f"'prob' is a {type(names['prob']).__name__}; use keras.layers.Softmax(name='prob').")
     rate = getattr(names["dropout"], "rate", None)
     if rate is None or abs(float(rate) - 0.2) > 1e-9:
         raise ExerciseIncorrect(f"The dropout rate is {rate}; use the library's 0.2: keras.layers.Dropout(0.2, name='dropout').")
     if np.any(head.get_weights()[0] != 0):
-        raise ExerciseIncorrect(
-            "new_fc starts with random weights; start it at zero (kernel_initializer='zeros'), so that before "
-            "training every class gets 1 / num_classes."
-        )
+        raise ExerciseIncorrect("new_fc starts with random weights; start it at zero (kernel_initializer='zeros'), so "
+                                "that before training every class gets 1 / num_classes.")
     photos = np.random.default_rng(3).uniform(-1, 1, (2, 37, 29, 3)).astype("float32")  # odd sizes: any size works
     output = np.asarray(call_student(model, photos, hints=_HEAD_HINTS))
     if output.shape != (2, classes):
-        raise ExerciseIncorrect(
-            f"For 2 photos the model returns shape {output.shape}, expected {(2, classes)}: pool the feature maps "
-            "(GlobalAveragePooling2D) before new_fc, and end with the softmax."
-        )
+        raise ExerciseIncorrect(f"For 2 photos the model returns shape {output.shape}, expected {(2, classes)}: pool "
+                                "the feature maps (GlobalAveragePooling2D) before new_fc, and end with the softmax.")
     if model.layers[-1] is not names["prob"]:
         raise ExerciseIncorrect("The model must end with the softmax layer 'prob' (its output is the model's output).")
     # Same weights in new_fc for both: the probabilities must then agree with the library's.
@@ -237,6 +216,20 @@ def _tiny_logits_model(seed: int = 11):
     return model, model.get_layer("new_fc").trainable_variables, base
 
 
+def _two_compiled_steps(step: Callable, images: np.ndarray, labels: np.ndarray, rates: tuple) -> list:
+    """The weights of a fresh tiny model after two steps with momentum, ``step`` compiled as
+    training.Trainer compiles it (tf.function, autograph=False): the reference too, so only round-off differs."""
+    import keras
+    import tensorflow as tf
+
+    model, head, base = _tiny_logits_model()
+    optimizers = [keras.optimizers.SGD(rate, momentum=0.9) for rate in rates]
+    compiled = tf.function(lambda x, y: step(model, x, y, head, base, *optimizers), autograph=False)
+    for _ in range(2):
+        compiled(tf.constant(images), tf.constant(labels))
+    return [variable.numpy() for variable in head + base]
+
+
 def _cross_entropy(logits, labels, *, from_logits: bool = True) -> float:
     import keras
 
@@ -255,9 +248,8 @@ def _explain_rates(rates: dict, head_rate: float, base_rate: float, batch: int) 
     if all(near(rates[part], expected[part]) for part in rates):
         return
     if near(rates["head"], base_rate) and near(rates["base"], head_rate):
-        raise ExerciseIncorrect(
-            "The optimizers are swapped: head_optimizer (10x) must update head_variables, base_optimizer the base_variables."
-        )
+        raise ExerciseIncorrect("The optimizers are swapped: head_optimizer (10x) must update head_variables, "
+                                "base_optimizer the base_variables.")
     for part in ("head", "base"):
         rate, other = rates[part], expected["base" if part == "head" else "head"]
         if near(rate, expected[part]):
@@ -265,30 +257,23 @@ def _explain_rates(rates: dict, head_rate: float, base_rate: float, batch: int) 
         if rate is not None and abs(rate) < 1e-9:
             raise ExerciseIncorrect(f"{label[part].capitalize()} did not move: apply its gradients with {optimizer[part]}.")
         if near(rate, -expected[part]) or near(rate, -other):
-            raise ExerciseIncorrect(
-                f"{label[part].capitalize()} moved UP the gradient: pass the gradients themselves to optimizer.apply; "
-                "the optimizer subtracts them."
-            )
+            raise ExerciseIncorrect(f"{label[part].capitalize()} moved UP the gradient: pass the gradients themselves "
+                                    "to optimizer.apply; the optimizer subtracts them.")
         if near(rate, other):
-            raise ExerciseIncorrect(
-                f"{label[part].capitalize()} moved at the other part's learning rate: its gradients go to {optimizer[part]}."
-            )
+            raise ExerciseIncorrect(f"{label[part].capitalize()} moved at the other part's learning rate: its "
+                                    f"gradients go to {optimizer[part]}.")
         if near(rate, expected[part] * batch):
             raise ExerciseIncorrect(f"The steps are {batch}x too large for {batch} photos: use the mean loss, not the sum.")
-    raise ExerciseIncorrect(
-        "After one step the weights differ from one SGD step with one gradient of the mean cross-entropy (new_fc at "
-        "head_optimizer's rate, the base at base_optimizer's). Take ONE tape.gradient for head_variables + "
-        "base_variables and give each optimizer its part: gradients[:len(head_variables)] and the rest."
-    )
+    raise ExerciseIncorrect("After one step the weights differ from one SGD step with one gradient of the mean "
+                            "cross-entropy (new_fc at head_optimizer's rate, the base at base_optimizer's). Take ONE "
+                            "tape.gradient for head_variables + base_variables and give each optimizer its part: "
+                            "gradients[:len(head_variables)] and the rest.")
 
 
 def check_train_step(student_step: Callable) -> None:
     """Lesson 07: ``train_step(model, images, labels, head_variables, base_variables, head_optimizer,
-    base_optimizer)`` must do what ``training.two_rate_step`` does: the mean cross-entropy of the
-    logits (``from_logits=True``, model called with ``training=True``), ONE gradient for all the
-    variables, the head's part applied by ``head_optimizer`` and the base's by ``base_optimizer``;
-    it returns ``(loss, logits)`` and also runs compiled (``tf.function``), as training runs it.
-    """
+    base_optimizer)`` must do what ``training.two_rate_step`` does, eagerly and compiled: ONE gradient of the
+    mean cross-entropy of the logits, its parts applied by the two optimizers; it returns ``(loss, logits)``."""
     import keras
     import tensorflow as tf
 
@@ -312,9 +297,8 @@ def check_train_step(student_step: Callable) -> None:
                                         "computes the accuracy from the logits")
     loss = expect_number(loss, "train_step (its loss)", "The MEAN cross-entropy of the batch.")
     if not any(flag is True for flag in recorder.training):
-        raise ExerciseIncorrect(
-            "The model was not called with training=True: call model(images, training=True) so that dropout is on while training."
-        )
+        raise ExerciseIncorrect("The model was not called with training=True: call model(images, training=True) so "
+                                "that dropout is on while training.")
     # Logits and loss: the same eager call of the same model, float32 round-off (~1e-7) apart.
     assert_close(np.asarray(returned_logits), np.asarray(logits), "the logits returned", atol=1e-5)
     hint = first_slip(loss, expected_loss, [
@@ -334,28 +318,15 @@ def check_train_step(student_step: Callable) -> None:
         rates[part] = rate if proportional else None
     _explain_rates(rates, head_rate, base_rate, len(labels))
     # Training runs the step compiled: it must work inside tf.function too (two steps, with momentum).
-    compiled_model, compiled_head, compiled_base = _tiny_logits_model()
-    reference_model, reference_head, reference_base = _tiny_logits_model()
-    optimizers = [keras.optimizers.SGD(head_rate, momentum=0.9), keras.optimizers.SGD(base_rate, momentum=0.9)]
-    reference_optimizers = [keras.optimizers.SGD(head_rate, momentum=0.9), keras.optimizers.SGD(base_rate, momentum=0.9)]
     from course_lib import training
 
-    compiled = tf.function(lambda x, y: student_step(compiled_model, x, y, compiled_head, compiled_base, *optimizers),
-                           autograph=False)  # as training.Trainer compiles it
-    # The reference compiled the same way (tf.function, autograph=False), so only round-off differs.
-    reference = tf.function(lambda x, y: training.two_rate_step(reference_model, x, y, reference_head, reference_base,
-                                                                 *reference_optimizers), autograph=False)
-    for _ in range(2):
-        try:
-            compiled(tf.constant(images), tf.constant(labels))
-        except Exception as error:  # noqa: BLE001 - any failure of the compiled step is reported
-            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-            raise ExerciseIncorrect(
-                f"train_step works eagerly but fails compiled (training runs it inside tf.function): "
-                f"{type(error).__name__}: {lines[-1][:160] if lines else ''}. Keep everything a tensor: no "
-                ".numpy() or float() inside the step."
-            ) from None
-        reference(tf.constant(images), tf.constant(labels))
-    for mine, theirs in zip(compiled_head + compiled_base, reference_head + reference_base):
-        assert_close(mine.numpy(), theirs.numpy(), "the weights after two compiled steps with momentum", atol=1e-5)
+    try:
+        mine = _two_compiled_steps(student_step, images, labels, (head_rate, base_rate))
+    except Exception as error:  # noqa: BLE001 - any failure of the compiled step is reported
+        raise ExerciseIncorrect(f"train_step works eagerly but fails compiled (training runs it inside tf.function): "
+                                f"{last_line(error)}. Keep everything a tensor: no .numpy() or float() inside the "
+                                "step.") from None
+    theirs = _two_compiled_steps(training.two_rate_step, images, labels, (head_rate, base_rate))
+    for after, expected_after in zip(mine, theirs):
+        assert_close(after, expected_after, "the weights after two compiled steps with momentum", atol=1e-5)
     passed("train_step takes one gradient and lets head_optimizer move new_fc and base_optimizer the base.")

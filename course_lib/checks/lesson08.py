@@ -26,27 +26,21 @@ def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
             (IndexError, "out of bounds", "Make the matrix num_classes x num_classes: np.zeros((num_classes, num_classes), dtype=int)."),
         ]))  # fmt: skip
         if actual.shape != expected.shape:
-            raise ExerciseIncorrect(
-                f"For {classes} classes the matrix has shape {actual.shape}; it must be {expected.shape}: every class "
-                "gets a row and a column (use num_classes), even one that never occurs in these labels."
-            )
+            raise ExerciseIncorrect(f"For {classes} classes the matrix has shape {actual.shape}; it must be "
+                                    f"{expected.shape}: every class gets a row and a column (use num_classes), even "
+                                    "one that never occurs in these labels.")
         if np.array_equal(actual, expected.T) and not np.array_equal(actual, expected):
             raise ExerciseIncorrect("Rows and columns are swapped: a row is the TRUE class, a column the PREDICTED one.")
         if actual.sum() != expected.sum():
-            raise ExerciseIncorrect(
-                f"The matrix counts {actual.sum():g} photos for {len(true_labels)} labels: add exactly 1 for each "
-                "(true, predicted) pair."
-            )
+            raise ExerciseIncorrect(f"The matrix counts {actual.sum():g} photos for {len(true_labels)} labels: add "
+                                    "exactly 1 for each (true, predicted) pair.")
         assert_close(actual, expected, f"confusion_matrix(true, predicted, {classes})", atol=0, rtol=0)
     passed("confusion_matrix counts true classes in rows and predictions in columns.")
 
 
 def check_precision_recall(student_precision_recall: Callable) -> None:
-    """Compare the student's per-class precision and recall with ``metrics.precision_recall``.
-
-    Precision of class k: ``confusion[k, k] / column k's sum``; recall: ``/ row k's sum``; NaN where
-    that sum is 0 (nothing predicted k / no photo of k).
-    """
+    """Lesson 08: per-class precision (``confusion[k, k] / column k's sum``) and recall (``/ row k's sum``),
+    NaN where that sum is 0, as ``metrics.precision_recall``."""
     from course_lib import metrics
 
     cases = [
@@ -68,22 +62,19 @@ def check_precision_recall(student_precision_recall: Callable) -> None:
             return np.allclose(a, b, equal_nan=True, atol=1e-9)
 
         if same(precision, expected_recall) and same(recall, expected_precision):
-            raise ExerciseIncorrect(
-                "Precision and recall are swapped: precision divides the diagonal by the COLUMN sums (everything "
-                "predicted as that class), recall by the ROW sums (every photo that is that class)."
-            )
+            raise ExerciseIncorrect("Precision and recall are swapped: precision divides the diagonal by the COLUMN "
+                                    "sums (everything predicted as that class), recall by the ROW sums (every photo "
+                                    "that is that class).")
         if same(precision, expected_recall) or same(recall, expected_precision):
-            raise ExerciseIncorrect(
-                "Precision and recall came out equal to the same thing: precision divides by the column sums "
-                "(confusion.sum(axis=0)), recall by the row sums (confusion.sum(axis=1))."
-            )
+            raise ExerciseIncorrect("Precision and recall came out equal to the same thing: precision divides by the "
+                                    "column sums (confusion.sum(axis=0)), recall by the row sums "
+                                    "(confusion.sum(axis=1)).")
         for name, values, expected in (("precision", precision, expected_precision), ("recall", recall, expected_recall)):
             undefined = np.isnan(expected)
             if undefined.any() and np.all(values[undefined] == 0) and same(values[~undefined], expected[~undefined]):
-                raise ExerciseIncorrect(
-                    f"{name} is 0 for a class where it is undefined (0 / 0): return np.nan there, so that a class never "
-                    "predicted (or with no photos) does not look like a class that is always wrong."
-                )
+                raise ExerciseIncorrect(f"{name} is 0 for a class where it is undefined (0 / 0): return np.nan there, "
+                                        "so that a class never predicted (or with no photos) does not look like a "
+                                        "class that is always wrong.")
             with np.errstate(invalid="ignore"):
                 floored = np.floor(expected)
             if not same(values, expected) and same(values, floored):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.common import ExerciseIncorrect, call_student, first_slip, passed
+from course_lib.checks.common import ExerciseIncorrect, call_student, expect_array, first_slip, passed
 
 __all__ = ['check_laplacian_normalize', 'check_pyramid_ascent']
 
@@ -32,9 +32,8 @@ _LOOP_HINTS = [
 
 
 def _unbalanced_gradient(seed: int, shape: tuple[int, int, int, int]) -> np.ndarray:
-    """A test gradient like a real one (fine detail dominates), but with two images of very
-    different strength, colour channels of different strength and a non-zero mean, so that each
-    wrong way of computing the RMS gives a different answer."""
+    """A gradient like a real one (fine detail dominates), with images and colour channels of very different
+    strength and a non-zero mean, so that each wrong way of computing the RMS gives another answer."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -55,14 +54,9 @@ def _normalize_with(gradient, levels: int, rms: Callable, skip_low_pass: bool = 
 
 
 def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
-    """Lesson 09: ``my_laplacian_normalize(gradient, levels=4)`` splits a batch of gradients into
-    Laplacian bands, divides each band of each image by its own root mean square, and merges them.
-
-    The test gradient has two images of very different strength, colour channels of different
-    strength and a non-zero mean, so each common slip (one RMS for the batch, per colour
-    channel, the standard deviation, the mean square, no split, the low-pass band left out,
-    the levels argument ignored) gives a recognisably different answer and its own hint.
-    """
+    """Lesson 09: ``my_laplacian_normalize(gradient, levels=4)`` splits a batch of gradients into Laplacian
+    bands, divides each band of each image by its own RMS and merges them; on a gradient where each common
+    slip (see :func:`_normalize_slips`) gives its own answer."""
     import tensorflow as tf
 
     from course_lib import classviz
@@ -71,17 +65,11 @@ def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
     expected = classviz.laplacian_normalize(gradient, 4).numpy()
     answer = call_student(student_laplacian_normalize, gradient, 4, hints=_NORMALIZE_HINTS)
     if isinstance(answer, (list, tuple)):
-        raise ExerciseIncorrect(
-            f"my_laplacian_normalize returned a {type(answer).__name__} of {len(answer)} items (the bands?); "
-            "merge the normalised bands back into one gradient with classviz.laplacian_merge(bands)."
-        )
-    if answer is None:
-        raise ExerciseIncorrect("my_laplacian_normalize returned None: end it with `return classviz.laplacian_merge(...)`.")
-    actual = np.asarray(answer, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise ExerciseIncorrect(
-            f"my_laplacian_normalize returned shape {actual.shape}; expected the gradient's shape {expected.shape}."
-        )
+        raise ExerciseIncorrect(f"my_laplacian_normalize returned a {type(answer).__name__} of {len(answer)} items "
+                                "(the bands?); merge the normalised bands back into one gradient with "
+                                "classviz.laplacian_merge(bands).")
+    actual = expect_array(answer, "my_laplacian_normalize", expected.shape, "classviz.laplacian_merge(...)",
+                          ", the gradient's shape")
     hint = first_slip(actual, expected, _normalize_slips(gradient), tolerance=1e-3, otherwise=(
         "split the gradient into bands with classviz.laplacian_split(gradient, levels), divide each band by its "
         "RMS, tf.sqrt(tf.reduce_mean(tf.square(band), axis=[1, 2, 3], keepdims=True)), and merge them back."))
@@ -90,10 +78,9 @@ def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
     again = np.asarray(call_student(student_laplacian_normalize, gradient, 3, hints=_NORMALIZE_HINTS),
                        dtype=np.float64)
     if not np.allclose(again, classviz.laplacian_normalize(gradient, 3).numpy(), atol=1e-3, rtol=1e-3):
-        raise ExerciseIncorrect(
-            "my_laplacian_normalize(gradient, 3) gave the same kind of answer as with 4 levels: "
-            "pass `levels` on, classviz.laplacian_split(gradient, levels), instead of a fixed number."
-        )
+        raise ExerciseIncorrect("my_laplacian_normalize(gradient, 3) gave the same kind of answer as with 4 levels: "
+                                "pass `levels` on, classviz.laplacian_split(gradient, levels), instead of a fixed "
+                                "number.")
     passed("each Laplacian band of each image gets unit RMS before the bands are merged back.")
 
 
@@ -143,9 +130,9 @@ _LEVELS, _SCALE, _ITERATIONS, _STEP, _TILE = 3, 1.4, 2, 0.05, 24
 
 
 class _StandIns:
-    """What the check hands a loop: a class gradient that depends on where a pixel is (so a missing
-    roll back shows) and refuses images larger than a tile, replayable random shifts, and the
-    normalisation; each remembers how it was called."""
+    """What the check hands a loop: a class gradient that depends on where a pixel is (a missing roll back
+    shows) and refuses images larger than a tile, replayable random shifts (counted), and the normalisation
+    (which records each gradient's size)."""
 
     def __init__(self):
         import tensorflow as tf
@@ -153,7 +140,6 @@ class _StandIns:
         from course_lib import classviz
 
         self.tf, self.classviz = tf, classviz
-        self.tiles: list[tuple[int, int]] = []
         self.steps: list[tuple[int, int]] = []  # the size of each gradient given to normalize
         self.shifts = 0
         self._rng = np.random.default_rng(42)
@@ -162,7 +148,6 @@ class _StandIns:
         array = np.asarray(image, dtype=np.float32)
         if array.ndim != 4 or max(array.shape[1:3]) > _TILE:
             raise ValueError(f"class_gradient takes a batch of images of at most {_TILE}x{_TILE} px; got {array.shape}.")
-        self.tiles.append(array.shape[1:3])
         height, width = array.shape[1:3]
         pattern = np.sin(np.arange(height)[:, None] * 0.7 + np.arange(width)[None, :] * 0.3)[None, :, :, None]
         return self.tf.constant(np.tanh(2.0 * array) + pattern.astype(np.float32))
@@ -260,15 +245,8 @@ def _run(loop: Callable, **slip) -> tuple[Any, _StandIns]:
 
 def check_pyramid_ascent(student_pyramid_ascent: Callable) -> None:
     """Lesson 09: ``my_pyramid_ascent(class_gradient, start, random_shift, normalize, levels, scale,
-    iterations, step_size, tile_size)`` must do what ``classviz.pyramid_ascent`` (MATLAB's loop) does.
-
-    The check runs it on 20x22 stand-ins (3 levels at 1.4, tiles of 24 px, 2 steps a level) with a
-    class gradient that depends on pixel position and refuses images larger than a tile, then
-    compares the sizes of its steps and its result with the reference and with each common slip
-    (a downward pyramid, no enlarging, enlarging before the first level, round instead of floor,
-    no tiling, no roll or no roll back, the wrong resize, sign or step size). The first slip that
-    matches is named, with the fix.
-    """
+    iterations, step_size, tile_size)`` must do what ``classviz.pyramid_ascent`` (MATLAB's loop) does: on
+    :class:`_StandIns`, its steps' sizes and result are compared with the reference and each of _LOOP_SLIPS."""
     answer, seen = _run(student_pyramid_ascent)
     if answer is None:
         raise ExerciseIncorrect("my_pyramid_ascent returned None: end with `return image`.")
@@ -285,18 +263,15 @@ def check_pyramid_ascent(student_pyramid_ascent: Callable) -> None:
     if not seen.steps:
         raise ExerciseIncorrect("normalize was never called: step along normalize(gradient), once per step.")
     if seen.steps != expected.steps:
-        raise ExerciseIncorrect(
-            f"the steps' gradients had sizes {_sizes_text(seen.steps)} (one per call of normalize); expected "
-            f"{_sizes_text(expected.steps)}: {_ITERATIONS} steps at the start size, then {_ITERATIONS} at each larger "
-            f"level, floor(previous * scale), normalize called once per step on the whole image's gradient (the check "
-            f"runs levels={_LEVELS}, scale={_SCALE}, iterations={_ITERATIONS} on {_START_SHAPE[1]}x{_START_SHAPE[2]} "
-            "images)."
-        )
+        raise ExerciseIncorrect(f"the steps' gradients had sizes {_sizes_text(seen.steps)} (one per call of "
+                                f"normalize); expected {_sizes_text(expected.steps)}: {_ITERATIONS} steps at the start "
+                                f"size, then {_ITERATIONS} at each larger level, floor(previous * scale), normalize "
+                                f"called once per step on the whole image's gradient (the check runs levels={_LEVELS}, "
+                                f"scale={_SCALE}, iterations={_ITERATIONS} on {_START_SHAPE[1]}x{_START_SHAPE[2]} "
+                                "images).")
     if seen.shifts != steps:
-        raise ExerciseIncorrect(
-            f"random_shift() was called {seen.shifts} times; call it once per step ({steps} here), just before the "
-            "gradient, and roll with the shift it returns."
-        )
+        raise ExerciseIncorrect(f"random_shift() was called {seen.shifts} times; call it once per step ({steps} here), "
+                                "just before the gradient, and roll with the shift it returns.")
     raise ExerciseIncorrect("my_pyramid_ascent: the sizes and calls are right, but not the images after the last "
                             "step: each step adds step_size * normalize(gradient), the gradient taken on the image "
                             "rolled by shift (tile by tile) and rolled back by -shift.")

@@ -1,9 +1,4 @@
-"""Exercise checks of lesson 10: the guided objective and the zoom step.
-
-Both compare the student's function with :mod:`course_lib.beyond` on small random tensors, and
-name the common slip closest to a wrong answer (:func:`~course_lib.checks.common.first_slip`) or
-recognise it by the error it raises, with a hint that names the fix.
-"""
+"""Exercise checks of lesson 10: the guided objective and the zoom step, against :mod:`course_lib.beyond`."""
 from __future__ import annotations
 
 import math
@@ -13,20 +8,17 @@ from typing import Any
 import numpy as np
 
 from course_lib.checks.common import (ExerciseIncorrect, assert_close, call_student, expect_number, first_slip,
-                                      passed, readable)
+                                      last_line, passed)
 
 __all__ = ["check_guided_loss", "check_zoom_step"]
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 1: the guided objective
-# ---------------------------------------------------------------------------------------------
+# --- Exercise 1: the guided objective -------------------------------------------------------------
 
 _MATMUL_HINT = ("X has one row per dream position and G one row per guide position, both with `channels` "
                 "columns: their dot products are X times G transposed, tf.matmul(x, g, transpose_b=True), "
                 "a (dream positions, guide positions) matrix.")
-_AXIS_HINT = ("Each *dream* position needs its best guide position: take the argmax (or max) over axis=1, "
-              "the guide positions, of the (dream positions, guide positions) matrix; gather the matches "
-              "from the guide's rows.")
+_AXIS_HINT = ("Each *dream* position needs its best guide position: take the argmax (or max) over axis=1, the guide "
+              "positions, of the (dream positions, guide positions) matrix; gather the matches from the guide's rows.")
 _LOSS_HINTS = [
     (Exception, r"Matrix size-incompatible", _MATMUL_HINT),
     (Exception, r"compatible batch dimensions", "Reshape both activations to (positions, channels) first: "
@@ -40,11 +32,9 @@ _LOSS_HINTS = [
 
 
 def check_guided_loss(student_loss: Callable) -> None:
-    """Lesson 10: ``guided_loss(dream_features, guide_features)`` must equal :func:`course_lib.beyond.guided_loss`:
-    the sum over dream positions of the best dot product with any guide position; its gradient with
-    respect to the dream's features must be the matched guide vectors; and it must trace inside a
-    ``tf.function`` whose height and width are unknown, as :func:`course_lib.beyond.guided_dream` runs it.
-    """
+    """Lesson 10: ``guided_loss(dream_features, guide_features)`` must equal :func:`course_lib.beyond.guided_loss`
+    (each dream position's best dot product with the guide, summed), with the matched guide vectors as its
+    gradient, and trace in a ``tf.function`` of unknown height and width, as ``beyond.guided_dream`` runs it."""
     import tensorflow as tf
 
     from course_lib import beyond
@@ -129,14 +119,9 @@ def _check_traces(student_loss: Callable, dream_features: Any, guide_features: A
     try:
         value = float(traced(dream_features, guide_features))
     except Exception as error:  # noqa: BLE001 - any failure while tracing gets the same advice
-        # A tracing error starts "in user code:" and ends with what went wrong: show that last line.
-        lines = [line.strip() for line in readable(error).splitlines() if line.strip()]
-        last = lines[-1][:160] if lines else type(error).__name__
-        if not last.startswith(type(error).__name__):
-            last = f"{type(error).__name__}: {last}"
         raise ExerciseIncorrect(
             f"guided_loss works on ordinary tensors but fails inside tf.function, where guided_dream runs it "
-            f"({last}). While TensorFlow traces, the height and width are unknown "
+            f"({last_line(error)}). While TensorFlow traces, the height and width are unknown "
             "(None): reshape with -1 for the positions, tf.reshape(features, (-1, channels)), and use "
             "TensorFlow operations only (no .numpy(), no NumPy functions).") from None
     if not math.isclose(value, expected, rel_tol=1e-4):
@@ -144,9 +129,7 @@ def _check_traces(student_loss: Callable, dream_features: Any, guide_features: A
                                 "use only TensorFlow operations on the features.")
 
 
-# ---------------------------------------------------------------------------------------------
-# Exercise 2: the zoom step
-# ---------------------------------------------------------------------------------------------
+# --- Exercise 2: the zoom step --------------------------------------------------------------------
 
 #: The check's cases: (height, width), zoom, the zoom point (y, x), seed. Off-centre points and
 #: unequal sides tell a box centred on the point, a mirrored point or swapped axes from the right box.
@@ -207,16 +190,9 @@ def _zoom_slips(img: Any, zoom: float, point: tuple[float, float]) -> list[tuple
 
 
 def check_zoom_step(student_zoom: Callable) -> None:
-    """Lesson 10: ``zoom_step(img, zoom, point)`` must zoom by ``zoom`` towards ``point`` (fractions
-    (y, x) of the height and width) keeping the point in place, as :func:`course_lib.beyond.zoom_in`
-    does: the box ``[y1, x1, y2, x2]`` with ``y1 = py * (1 - 1 / zoom)``, 1/zoom of each side,
-    resized back with ``tf.image.crop_and_resize``.
-
-    Three cases (off-centre points, unequal sides, the centre) catch the box centred on the point
-    (the point drifts to the middle), the centre box whatever the point, zooming out (a box of
-    zoom, not 1/zoom), swapped axes, the point measured from the other side and a crop rounded to
-    whole pixels (which drifts), each with its hint.
-    """
+    """Lesson 10: ``zoom_step(img, zoom, point)`` must zoom by ``zoom`` towards ``point`` ((y, x) fractions),
+    keeping it in place, as :func:`course_lib.beyond.zoom_in`: the box ``[y1, x1, y2, x2]``, 1/zoom of each side
+    with ``y1 = py * (1 - 1 / zoom)``, resized back with ``tf.image.crop_and_resize`` (slips: :func:`_zoom_slips`)."""
     import tensorflow as tf
 
     from course_lib import beyond
