@@ -43,7 +43,8 @@ def test_step_with_the_lessons_global_model_is_caught(backbone):
 
 
 def deep_dream_class(*, watch=True, sign=1.0, normalise=True, clip=True, signature=SIGNATURE, compiled=True,
-                     fixed_steps=None, fixed_step_size=None, model_of=None, loss_after=False, init_loss=True):
+                     fixed_steps=None, fixed_step_size=None, model_of=None, loss_after=False, init_loss=True,
+                     divide_by=None, low=-1.0):
     """The tutorial's DeepDream; each keyword changes one line of it, as a student's slip would."""
 
     class DeepDream(tf.Module):
@@ -60,11 +61,13 @@ def deep_dream_class(*, watch=True, sign=1.0, normalise=True, clip=True, signatu
                         tape.watch(img)
                     loss = calc_loss(img, model_of or self.model)
                 gradients = tape.gradient(loss, img)
-                if normalise:
+                if divide_by is not None:
+                    gradients /= divide_by(gradients) + 1e-8
+                elif normalise:
                     gradients /= tf.math.reduce_std(gradients) + 1e-8
                 img = img + sign * gradients * (step_size if fixed_step_size is None else fixed_step_size)
                 if clip:
-                    img = tf.clip_by_value(img, -1, 1)
+                    img = tf.clip_by_value(img, low, 1)
             if loss_after:
                 loss = calc_loss(img, self.model)
             return loss, img
@@ -86,13 +89,18 @@ def test_the_tutorials_deep_dream_passes_and_its_print_stays_out_of_the_output(b
     (dict(sign=-1.0), r"\*down\* the gradient"),
     (dict(normalise=False), r"raw gradient.*reduce_std"),
     (dict(clip=False), r"clip it to \[-1, 1\]"),
+    (dict(divide_by=lambda g: tf.reduce_max(tf.abs(g))), r"its largest value.*\*largest\* pixel"),
+    (dict(divide_by=lambda g: tf.reduce_mean(tf.abs(g))), r"mean absolute value, as Google's original"),
+    (dict(divide_by=tf.norm), r"raw gradient is tiny.*its length"),
+    (dict(low=0.0), r"clipped to \[0, 1\]"),
     (dict(signature=None), r"traced 2 times for 2 image sizes.*input_signature"),
     (dict(compiled=False), r"not compiled.*@tf.function\(input_signature"),
     (dict(fixed_steps=1), r"took one step, where 2 were asked for.*tf.range\(steps\)"),
     (dict(fixed_step_size=0.01), "use the step_size argument"),
     (dict(loss_after=True), "loss of the final image"),
     (dict(signature=(SIGNATURE[0], tf.TensorSpec([], tf.int64), SIGNATURE[2])), r"number of steps \(int32\)"),
-], ids=["no tape.watch", "descent", "no normalisation", "no clip", "no input signature", "no tf.function",
+], ids=["no tape.watch", "descent", "no normalisation", "no clip", "divided by the max", "divided by the mean |g|",
+        "divided by the norm", "clipped to [0, 1]", "no input signature", "no tf.function",
         "one step", "fixed step size", "loss after the step", "int64 steps"])
 def test_deep_dream_slips_are_caught_with_a_hint(backbone, slip, message):
     with pytest.raises(ExerciseIncorrect, match=message) as raised:
@@ -139,3 +147,23 @@ def test_deep_dream_stub_is_not_done(backbone):
 
     with pytest.raises(ExerciseNotDone, match="not written yet"):
         checks.check_deep_dream(DeepDream, backbone)
+
+
+@pytest.mark.parametrize("divide_by, low, message", [
+    (lambda g: tf.reduce_max(tf.abs(g)), -1.0, r"\*largest\* pixel"),
+    (lambda g: tf.reduce_mean(tf.abs(g)), -1.0, "mean absolute value"),
+    (tf.norm, -1.0, "raw gradient is tiny .*divided by its length"),
+    (tf.math.reduce_std, 0.0, r"clipped to \[0, 1\]"),
+], ids=["max", "mean |g|", "norm", "[0, 1]"])
+def test_step_with_another_decision_is_named(backbone, divide_by, low, message):
+    """Lesson 04 asks the student to decide what the gradient is divided by and what the clip keeps:
+    each wrong decision gets its own hint, which says why the spread (std) and [-1, 1] are the answer."""
+    def step(img, model, step_size):
+        with tf.GradientTape() as tape:
+            tape.watch(img)
+            loss = calc_loss(img, model)
+        gradients = tape.gradient(loss, img)
+        return loss, tf.clip_by_value(img + gradients / (divide_by(gradients) + 1e-8) * step_size, low, 1)
+
+    with pytest.raises(ExerciseIncorrect, match=message):
+        checks.check_gradient_ascent_step(step, backbone)

@@ -55,37 +55,51 @@ def _lesson_model(backbone: Any) -> Any:
     return _cached(backbone, "lesson model", lambda: models.feature_extractor(backbone))
 
 
-def _dream_loop(model: Any, normalise: bool = True) -> Callable:
+#: What a step may divide the gradient by: lesson 04's exercise asks the student to decide. "std" (the
+#: tutorial's spread) is dream.ascent_step itself; the others are slips, "raw" dividing by nothing.
+SCALES = ("std", "raw", "max", "mean_abs")
+
+
+def _dream_loop(model: Any, scale: str = "std", low: float = -1.0) -> Callable:
     """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a ``tf.range``
-    loop (``normalise=False``: the raw-gradient slip); eager as the student's step, or to be compiled."""
+    loop; another ``scale`` (:data:`SCALES`) or a clip to ``[low, 1]`` gives a slip's step. Eager as the
+    student's step, or to be compiled as the student's class."""
     import tensorflow as tf
 
     from course_lib import dream
 
-    def raw_step(img: Any, step_size: Any) -> tuple[Any, Any]:
+    def divisor(gradients: Any) -> Any:
+        if scale == "raw":
+            return 1.0
+        sizes = {"std": tf.math.reduce_std, "max": lambda g: tf.reduce_max(tf.abs(g)),
+                 "mean_abs": lambda g: tf.reduce_mean(tf.abs(g))}
+        return sizes[scale](gradients) + 1e-8
+
+    def slipped_step(img: Any, step_size: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             tape.watch(img)
             loss = dream.calc_loss(img, model)
-        return loss, tf.clip_by_value(img + tape.gradient(loss, img) * step_size, -1, 1)
+        gradients = tape.gradient(loss, img)
+        return loss, tf.clip_by_value(img + gradients / divisor(gradients) * step_size, low, 1)
 
     def run(img: Any, steps: Any, step_size: Any) -> tuple[Any, Any]:
         loss = tf.constant(0.0)
         for _ in tf.range(steps):
-            loss, img = (dream.ascent_step(lambda x: dream.calc_loss(x, model), img, step_size) if normalise
-                         else raw_step(img, step_size))
+            loss, img = (dream.ascent_step(lambda x: dream.calc_loss(x, model), img, step_size)
+                         if (scale, low) == ("std", -1.0) else slipped_step(img, step_size))
         return loss, img
 
     return run
 
 
 def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
-            normalise: bool = True) -> tuple[float, np.ndarray]:
+            scale: str = "std", low: float = -1.0) -> tuple[float, np.ndarray]:
     """(loss, image) of ``steps`` steps, compiled with the tutorial's signature (as a DeepDream) or eagerly."""
     import tensorflow as tf
 
-    run = _dream_loop(model, normalise)
+    run = _dream_loop(model, scale, low)
     if compiled:
-        run = _cached(backbone, ("compiled", id(model), normalise), lambda: tf.function(run, input_signature=(
+        run = _cached(backbone, ("compiled", id(model), scale, low), lambda: tf.function(run, input_signature=(
             tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32))))
     loss, new_img = run(tf.convert_to_tensor(img), tf.constant(steps), tf.constant(step_size, tf.float32))
     return float(loss), new_img.numpy().astype(np.float64)
@@ -108,8 +122,17 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
     slips = [
         (result(step_size=-step_size), f"{what} went *down* the gradient (img - gradients * step_size): that "
                                        "makes the loss smaller. Gradient ascent adds: img + gradients * step_size."),
-        (result(normalise=False), f"{what} moved by the raw gradient, which is tiny: divide the gradient by "
-                                  "tf.math.reduce_std(gradients) + 1e-8 before the step."),
+        (result(scale="raw"), f"{what} barely moved: the raw gradient is tiny (and one divided by its length, the "
+                              "norm over all pixels, moves each pixel by a tiny share of step_size). Divide the "
+                              "gradient by tf.math.reduce_std(gradients) + 1e-8 before the step."),
+        (result(scale="max"), f"{what} divided the gradient by its largest value: then step_size is the move of the "
+                              "*largest* pixel, and a typical one moves far less. A typical value's size is the "
+                              "values' spread: divide by tf.math.reduce_std(gradients) + 1e-8."),
+        (result(scale="mean_abs"), f"{what} divided the gradient by its mean absolute value, as Google's original "
+                                   "notebook does (step_size / np.abs(g).mean()): a typical size too, but not the "
+                                   "tutorial's. Divide by the spread, tf.math.reduce_std(gradients) + 1e-8."),
+        (result(low=0.0), f"{what} was clipped to [0, 1]: the network's pixels live in [-1, 1] (lesson 01). "
+                          "Clip with tf.clip_by_value(img, -1, 1)."),
         (result(step_size=0.01), f"{what} moved by steps of 0.01: use the step_size argument, not a number of your own."),
         (result(model=_lesson_model(backbone)), f"{what} climbed the loss of the lesson's dream_model, not of the "
                                                 "model given: compute calc_loss(img, model) (in DeepDream: self.model)."),
