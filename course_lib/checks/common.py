@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 
@@ -242,8 +243,6 @@ def cached(key: Any, build: Callable[[], Any]) -> Any:
 def small_dream_model() -> Any:
     """A tiny seeded feature extractor for checks: three 3x3 "valid" convolutions (the border
     matters), two of them outputs like two dream layers; the same numbers on every machine."""
-    import keras
-
     inputs = keras.Input(shape=(None, None, 3))
     x, outputs = inputs, []
     for filters, strides, seed in ((8, 1, 1), (12, 2, 2), (12, 1, 3)):

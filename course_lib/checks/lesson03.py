@@ -5,7 +5,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import dream, models
 from course_lib.checks.common import ExerciseIncorrect, Hint, call_student, expect_number, first_slip, passed
 
 __all__ = ['check_calc_loss', 'check_weighted_loss']
@@ -33,10 +35,6 @@ LOSS_TOLERANCE = 1e-4
 def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
     """Lesson 03: ``calc_loss(img, model)`` must equal ``dream.calc_loss(img, model)``, the sum of each output
     layer's mean activation, for models of two layers and of one, directly and inside a ``tf.function``."""
-    import tensorflow as tf
-
-    from course_lib import dream, models
-
     # A shallow layer and a deep one: many more values in the first, so a sum would differ from a mean.
     layers = [backbone.blocks[0], backbone.dream_layers[-1]]
     model = models.feature_extractor(backbone, layers)
@@ -102,10 +100,6 @@ def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
 def check_weighted_loss(student_calc_loss_weighted: Callable, backbone: Any) -> None:
     """Lesson 03: ``calc_loss_weighted(img, model, layer_weights)`` must equal ``dream.calc_loss(img, model,
     layer_weights)``: the weighted sum of each layer's mean activation (``backbone``: the lesson's)."""
-    import tensorflow as tf
-
-    from course_lib import dream, models
-
     names = list(backbone.dream_layers)
     model = models.feature_extractor(backbone, names)
     img = tf.random.stateless_uniform((96, 80, 3), seed=(3, 4), minval=-1, maxval=1)

@@ -5,7 +5,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import dream, models
 from course_lib.checks.common import (ExerciseIncorrect, Hint, assert_close, cached, call_student, expect_array,
                                       expect_number, expect_pair, first_slip, passed)
 
@@ -42,16 +44,12 @@ def _cached(backbone: Any, what: Any, build: Callable[[], Any]) -> Any:
 
 def _check_model(backbone: Any) -> Any:
     """A shallow and a deep layer: unlike the lesson's ``dream_model``, so using that instead shows."""
-    from course_lib import models
-
     return _cached(backbone, "check model", lambda: models.feature_extractor(
         backbone, [backbone.blocks[0], backbone.dream_layers[-1]]))
 
 
 def _lesson_model(backbone: Any) -> Any:
     """The lesson's ``dream_model``: the backbone's dream layers."""
-    from course_lib import models
-
     return _cached(backbone, "lesson model", lambda: models.feature_extractor(backbone))
 
 
@@ -64,10 +62,6 @@ def _dream_loop(model: Any, scale: str = "std", low: float = -1.0) -> Callable:
     """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a ``tf.range``
     loop; another ``scale`` (:data:`SCALES`) or a clip to ``[low, 1]`` gives a slip's step. Eager as the
     student's step, or to be compiled as the student's class."""
-    import tensorflow as tf
-
-    from course_lib import dream
-
     def divisor(gradients: Any) -> Any:
         if scale == "raw":
             return 1.0
@@ -95,8 +89,6 @@ def _dream_loop(model: Any, scale: str = "std", low: float = -1.0) -> Callable:
 def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
             scale: str = "std", low: float = -1.0) -> tuple[float, np.ndarray]:
     """(loss, image) of ``steps`` steps, compiled with the tutorial's signature (as a DeepDream) or eagerly."""
-    import tensorflow as tf
-
     run = _dream_loop(model, scale, low)
     if compiled:
         run = _cached(backbone, ("compiled", id(model), scale, low), lambda: tf.function(run, input_signature=(
@@ -150,8 +142,6 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` of
     :func:`dream.ascent_step`: ``clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient
     of ``calc_loss`` at ``img``, ``loss`` its value before the step (``backbone``: the lesson's)."""
-    import tensorflow as tf
-
     model = _check_model(backbone)
     # Values up to the edges of [-1, 1] and a large step, so that clipping matters. At least 75 px
     # on each side: InceptionV3 takes nothing smaller.
@@ -177,10 +167,6 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     (2 and 3 steps on two image sizes, 0 steps give the image back), its ``__call__`` a ``tf.function``
     traced once for both sizes. The references are compiled the same way, so the verdict does not
     depend on the kernels (oneDNN or Eigen) TensorFlow picks on this CPU."""
-    import tensorflow as tf
-
-    from course_lib import dream
-
     if not isinstance(student_class, type):
         raise ExerciseIncorrect(f"Pass the class itself, checks.check_deep_dream(DeepDream, backbone), "
                                 f"not {type(student_class).__name__}.")

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from course_lib import metrics
 from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, expect_pair, passed
 
 __all__ = ['check_confusion_matrix', 'check_precision_recall']
@@ -12,8 +13,6 @@ __all__ = ['check_confusion_matrix', 'check_precision_recall']
 
 def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
     """Compare the student's confusion matrix with ``metrics.confusion_matrix`` (rows = true class)."""
-    from course_lib import metrics
-
     rng = np.random.default_rng(8)
     cases = [
         (rng.integers(0, 4, 50), rng.integers(0, 4, 50), 4),
@@ -41,8 +40,6 @@ def check_confusion_matrix(student_confusion_matrix: Callable) -> None:
 def check_precision_recall(student_precision_recall: Callable) -> None:
     """Lesson 08: per-class precision (``confusion[k, k] / column k's sum``) and recall (``/ row k's sum``),
     NaN where that sum is 0, as ``metrics.precision_recall``."""
-    from course_lib import metrics
-
     cases = [
         np.array([[5, 1, 0, 2], [0, 3, 1, 0], [2, 0, 4, 0], [1, 1, 0, 6]]),
         np.array([[3, 0, 1], [2, 0, 0], [0, 0, 0]]),  # class 1 never predicted, class 2 has no photos

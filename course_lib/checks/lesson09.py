@@ -1,11 +1,14 @@
 """Exercise checks of lesson 09: the Laplacian-pyramid normalisation and MATLAB's pyramid loop."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import classviz
 from course_lib.checks.common import ExerciseIncorrect, call_student, expect_array, first_slip, passed
 
 __all__ = ['check_laplacian_normalize', 'check_pyramid_ascent']
@@ -34,8 +37,6 @@ _LOOP_HINTS = [
 def _unbalanced_gradient(seed: int, shape: tuple[int, int, int, int]) -> np.ndarray:
     """A gradient like a real one (fine detail dominates), with images and colour channels of very different
     strength and a non-zero mean, so that each wrong way of computing the RMS gives another answer."""
-    import tensorflow as tf
-
     rng = np.random.default_rng(seed)
     count, height, width, _ = shape
     coarse = tf.image.resize(rng.normal(size=(count, 6, 6, 3)).astype(np.float32) * 0.05, [height, width]).numpy()
@@ -46,8 +47,6 @@ def _unbalanced_gradient(seed: int, shape: tuple[int, int, int, int]) -> np.ndar
 
 
 def _normalize_with(gradient, levels: int, rms: Callable, skip_low_pass: bool = False):
-    from course_lib import classviz
-
     bands = classviz.laplacian_split(gradient, levels)
     normalized = [band if (skip_low_pass and index == 0) else band / rms(band) for index, band in enumerate(bands)]
     return classviz.laplacian_merge(normalized).numpy()
@@ -57,10 +56,6 @@ def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
     """Lesson 09: ``my_laplacian_normalize(gradient, levels=4)`` splits a batch of gradients into Laplacian
     bands, divides each band of each image by its own RMS and merges them; on a gradient where each common
     slip (see :func:`_normalize_slips`) gives its own answer."""
-    import tensorflow as tf
-
-    from course_lib import classviz
-
     gradient = tf.constant(_unbalanced_gradient(9, (2, 48, 40, 3)))
     expected = classviz.laplacian_normalize(gradient, 4).numpy()
     answer = call_student(student_laplacian_normalize, gradient, 4, hints=_NORMALIZE_HINTS)
@@ -86,8 +81,6 @@ def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
 
 def _normalize_slips(gradient) -> list[tuple[np.ndarray, str]]:
     """What each common slip in the band normalisation gives on ``gradient``, with its hint."""
-    import tensorflow as tf
-
     def rms(axis):
         return lambda band: tf.sqrt(tf.reduce_mean(tf.square(band), axis=axis, keepdims=True))
 
@@ -135,11 +128,6 @@ class _StandIns:
     (which records each gradient's size)."""
 
     def __init__(self):
-        import tensorflow as tf
-
-        from course_lib import classviz
-
-        self.tf, self.classviz = tf, classviz
         self.steps: list[tuple[int, int]] = []  # the size of each gradient given to normalize
         self.shifts = 0
         self._rng = np.random.default_rng(42)
@@ -150,26 +138,20 @@ class _StandIns:
             raise ValueError(f"class_gradient takes a batch of images of at most {_TILE}x{_TILE} px; got {array.shape}.")
         height, width = array.shape[1:3]
         pattern = np.sin(np.arange(height)[:, None] * 0.7 + np.arange(width)[None, :] * 0.3)[None, :, :, None]
-        return self.tf.constant(np.tanh(2.0 * array) + pattern.astype(np.float32))
+        return tf.constant(np.tanh(2.0 * array) + pattern.astype(np.float32))
 
     def random_shift(self):
         self.shifts += 1
-        return self.tf.constant(self._rng.integers(1, _TILE, size=2), self.tf.int32)
+        return tf.constant(self._rng.integers(1, _TILE, size=2), tf.int32)
 
     def normalize(self, gradient):
         self.steps.append(tuple(int(n) for n in gradient.shape[1:3]))
-        return self.classviz.laplacian_normalize(gradient, 2)
+        return classviz.laplacian_normalize(gradient, 2)
 
 
 def _loop(class_gradient, start, random_shift, normalize, levels, scale, iterations, step_size, tile_size, *,
           sizes="floor", roll_back=True, roll=True, tiles=True, method="bicubic", sign=1.0, fixed_step=None):
     """The reference loop, or one of its common slips (what the check compares a student's loop with)."""
-    import math
-
-    import tensorflow as tf
-
-    from course_lib import classviz
-
     image = tf.convert_to_tensor(start, tf.float32)
     height, width = image.shape[1], image.shape[2]
     if sizes == "down":  # the course's old pyramid: small first, ending at the start size
@@ -232,8 +214,6 @@ _LOOP_SLIPS = [
 
 
 def _run(loop: Callable, **slip) -> tuple[Any, _StandIns]:
-    import tensorflow as tf
-
     stand_ins = _StandIns()
     start = np.random.default_rng(7).uniform(-0.05, 0.05, size=_START_SHAPE).astype(np.float32)
     arguments = (stand_ins.class_gradient, tf.constant(start), stand_ins.random_shift, stand_ins.normalize)

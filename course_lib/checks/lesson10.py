@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import beyond
 from course_lib.checks.common import (ExerciseIncorrect, assert_close, call_student, expect_number, first_slip,
                                       last_line, passed)
 
@@ -35,10 +37,6 @@ def check_guided_loss(student_loss: Callable) -> None:
     """Lesson 10: ``guided_loss(dream_features, guide_features)`` must equal :func:`course_lib.beyond.guided_loss`
     (each dream position's best dot product with the guide, summed), with the matched guide vectors as its
     gradient, and trace in a ``tf.function`` of unknown height and width, as ``beyond.guided_dream`` runs it."""
-    import tensorflow as tf
-
-    from course_lib import beyond
-
     # Non-negative, like ReLU activations; 20 dream positions, 12 guide positions, 7 channels: every
     # mix-up of the three sizes raises an error or gives another number.
     dream_features = tf.random.stateless_uniform((1, 5, 4, 7), seed=(10, 1))
@@ -92,8 +90,6 @@ def _explain_wrong_value(value: float, expected: float, x4: np.ndarray, g4: np.n
 
 
 def _check_gradient(tape: Any, answer: Any, dream_features: Any, guide_features: Any) -> None:
-    import tensorflow as tf
-
     gradient = tape.gradient(answer, dream_features) if isinstance(answer, (tf.Tensor, tf.Variable)) else None
     if gradient is None:
         raise ExerciseIncorrect(
@@ -111,8 +107,6 @@ def _check_gradient(tape: Any, answer: Any, dream_features: Any, guide_features:
 
 def _check_traces(student_loss: Callable, dream_features: Any, guide_features: Any, expected: float) -> None:
     """Run the student's function as guided_dream does: in a tf.function with unknown height and width."""
-    import tensorflow as tf
-
     channels = dream_features.shape[-1]
     spec = tf.TensorSpec([1, None, None, channels], tf.float32)
     traced = tf.function(lambda x, g: student_loss(x, g), input_signature=(spec, spec))
@@ -144,16 +138,12 @@ _ZOOM_HINTS = [
 
 
 def _box_zoom(img: Any, box: list[float]) -> np.ndarray:
-    import tensorflow as tf
-
     size = (int(img.shape[0]), int(img.shape[1]))
     return tf.image.crop_and_resize(tf.convert_to_tensor(img, tf.float32)[None], [box], [0], size)[0].numpy()
 
 
 def _pixel_crop(img: Any, box: list[float]) -> np.ndarray:
     """The same box cut at whole pixels (the course's old zoom), then resized back."""
-    import tensorflow as tf
-
     height, width = int(img.shape[0]), int(img.shape[1])
     top, left = round(box[0] * height), round(box[1] * width)
     rows, columns = max(1, round((box[2] - box[0]) * height)), max(1, round((box[3] - box[1]) * width))
@@ -161,8 +151,6 @@ def _pixel_crop(img: Any, box: list[float]) -> np.ndarray:
 
 
 def _zoom_slips(img: Any, zoom: float, point: tuple[float, float]) -> list[tuple[np.ndarray, str]]:
-    from course_lib import beyond
-
     py, px = point
     side = 1.0 / zoom
     right = beyond.zoom_box(zoom, point)
@@ -193,10 +181,6 @@ def check_zoom_step(student_zoom: Callable) -> None:
     """Lesson 10: ``zoom_step(img, zoom, point)`` must zoom by ``zoom`` towards ``point`` ((y, x) fractions),
     keeping it in place, as :func:`course_lib.beyond.zoom_in`: the box ``[y1, x1, y2, x2]``, 1/zoom of each side
     with ``y1 = py * (1 - 1 / zoom)``, resized back with ``tf.image.crop_and_resize`` (slips: :func:`_zoom_slips`)."""
-    import tensorflow as tf
-
-    from course_lib import beyond
-
     for (height, width), zoom, point, seed in _ZOOM_CASES:
         img = tf.random.stateless_uniform((height, width, 3), seed=seed, minval=-1, maxval=1)
         call = f"zoom_step(<a {height}x{width} image>, zoom={zoom}, point={point})"
