@@ -6,10 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import PIL.Image
 
+from course_lib import images
 from course_lib.checks.common import ExerciseIncorrect, assert_close, call_student, passed, smooth_picture
 
-__all__ = ['check_shrink', 'check_round_trip', 'check_normalise', 'check_deprocess']
+__all__ = ['check_shrink', 'check_round_trip']
 
 
 # --- Shrinking to max_dim ----------------------------------------------------------------------
@@ -26,8 +28,6 @@ _SHRINK_TOLERANCE = 12.0
 
 def _expected_sizes(height: int, width: int, max_dim: int) -> set[tuple[int, int]]:
     """The sizes a correct shrink may return: rounding the short side, or Pillow's thumbnail."""
-    import PIL.Image
-
     if max(height, width) <= max_dim:
         return {(height, width)}
     scale = max_dim / max(height, width)
@@ -66,8 +66,6 @@ def _shrink_size_hint(got: tuple[int, ...], height: int, width: int, max_dim: in
 def check_shrink(student_shrink: Callable) -> None:
     """Lesson 01: ``shrink(img, max_dim)`` must shrink an RGB uint8 picture to a longer side of ``max_dim``
     (aspect kept, short side rounded, at least 1 px, never enlarged), pixels as Pillow's resize."""
-    import PIL.Image
-
     for height, width, max_dim in _SHRINK_CASES:
         picture = smooth_picture(height, width)
         original = picture.copy()
@@ -120,8 +118,6 @@ def _pixel_ramp() -> np.ndarray:
 
 def _verify_normalise(student_normalise: Callable) -> np.ndarray:
     """Raise unless ``normalise`` maps uint8 0..255 to float32 -1..1; return its answer on the ramp."""
-    from course_lib import images
-
     picture = _pixel_ramp()
     answer = call_student(
         student_normalise, picture.copy(),
@@ -167,8 +163,6 @@ def _deprocess_anchor_hint(student_deprocess: Callable) -> str:
 
 def _verify_deprocess(student_deprocess: Callable) -> None:
     """Raise unless ``deprocess`` maps [-1, 1] to uint8 0..255, rounded, and clips values outside."""
-    from course_lib import images
-
     picture = _pixel_ramp()
     # The exact model-range values of every pixel, values between them (as a dream makes), and
     # values a little outside [-1, 1] (a step can overshoot before it is clipped).
@@ -193,19 +187,6 @@ def _verify_deprocess(student_deprocess: Callable) -> None:
                                     "converting to uint8 (np.round), because converting 254.99998 truncates it to 254.")
         if difference.max() > 1:
             raise ExerciseIncorrect(_deprocess_anchor_hint(student_deprocess))
-
-
-def check_normalise(student_normalise: Callable) -> None:
-    """Lesson 01: ``normalise(uint8 image)`` must equal ``images.to_model_range`` (0 -> -1, 255 -> 1), in float32."""
-    _verify_normalise(student_normalise)
-    passed("normalise maps 0..255 to -1..1.")
-
-
-def check_deprocess(student_deprocess: Callable) -> None:
-    """Lesson 01: ``deprocess(values in [-1, 1])`` must give the rounded uint8 image (-1 -> 0, 1 -> 255),
-    values outside [-1, 1] clipped to 0 and 255."""
-    _verify_deprocess(student_deprocess)
-    passed("deprocess maps -1..1 back to 0..255, rounded.")
 
 
 def check_round_trip(student_normalise: Callable, student_deprocess: Callable) -> None:
