@@ -4,25 +4,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from course_lib import models
 from course_lib.checks.common import ExerciseIncorrect, call_student, distance, first_slip, passed
 
 __all__ = ['check_dream_model', 'check_strongest_channels']
 
 
-def _as_list(outputs: Any) -> list:
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
 def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None:
     """Lesson 02: ``make_dream_model(base_model, names)`` must return a Keras model whose outputs are the
     named layers' activations, in order, as ``models.feature_extractor`` (``backbone``: the lesson's)."""
-    import keras
-    import tensorflow as tf
-
-    from course_lib import models
-
     # Two layers the lesson does not use by default, in deep-then-shallow order, so that neither a
     # hard-coded answer nor a sorted one passes.
     names = [backbone.blocks[len(backbone.blocks) // 2], backbone.blocks[1]]
@@ -54,7 +48,7 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     if not isinstance(answer, (list, tuple)) or len(answer) != len(names):
         count = len(answer) if isinstance(answer, (list, tuple)) else 1
         final = models.feature_extractor(backbone, [backbone.blocks[-1]])(picture)
-        if count == 1 and np.shape(_as_list(answer)[0]) == np.shape(final):
+        if count == 1 and np.shape(answer[0] if isinstance(answer, (list, tuple)) else answer) == np.shape(final):
             raise ExerciseIncorrect("the model returns the backbone's final output; its outputs must be the named "
                                     "layers' outputs, [base_model.get_layer(name).output for name in names] (here "
                                     f"{names}).")
@@ -98,8 +92,6 @@ def _test_activation() -> np.ndarray:
 def check_strongest_channels(student_strongest_channels: Callable) -> None:
     """Lesson 02: ``strongest_channels(activation, k)`` must return the numbers of the ``k`` channels with
     the largest mean activation (over the batch, rows and columns), strongest first."""
-    import tensorflow as tf
-
     maps = _test_activation()
     strength = maps.mean(axis=(0, 1, 2))
     order = np.argsort(-strength)
