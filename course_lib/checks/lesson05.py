@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import dream, images
 from course_lib.checks.common import (ExerciseIncorrect, call_student, expect_number, first_slip, passed,
                                       small_dream_model, smooth_picture)
 
@@ -15,11 +17,12 @@ __all__ = ['check_octave_loop', 'check_pixel_steps']
 
 # --- Exercise 1: pixel-steps, the work of a dream -------------------------------------------------
 
-def _pixel_steps(base_shape: Sequence[int], steps: int, octaves: Sequence[int], scale: float,
-                 size: Callable[[int, int], int] | None = None) -> float:
-    """Sum over octaves of height x width x steps; ``size(side, n)`` gives a side at octave n."""
-    size = size or (lambda side, n: int(side * scale ** n))
-    return float(sum(size(base_shape[0], n) * size(base_shape[1], n) * steps for n in octaves))
+def _octave_sizes(base_shape: Sequence[int], octaves: Sequence[int], scale: float) -> list[tuple[int, int]]:
+    return [(int(base_shape[0] * scale ** n), int(base_shape[1] * scale ** n)) for n in octaves]
+
+
+def _pixel_steps(sizes: Sequence[tuple[int, int]], steps: int) -> float:
+    return float(sum(height * width for height, width in sizes) * steps)
 
 
 #: Rounding the octave sides instead of truncating them moves each side by under 1 px, the check's
@@ -30,8 +33,6 @@ _ROUNDING = 0.01
 def check_pixel_steps(student_pixel_steps: Callable) -> None:
     """Lesson 05: ``pixel_steps(base_shape, steps_per_octave, octaves=(0,), octave_scale=1.30)``: the sum over
     the octaves of height x width x steps, sizes as ``dream.octave_sizes`` (within 1 %: rounding is fine)."""
-    from course_lib import dream
-
     cases = [
         ((375, 500), 50, range(-2, 3), 1.30),
         ((293, 236), 100, (0,), 1.30),
@@ -42,21 +43,21 @@ def check_pixel_steps(student_pixel_steps: Callable) -> None:
         call = f"pixel_steps({base_shape}, {steps}, {_show_octaves(octaves)}, {scale})"
         value = expect_number(call_student(student_pixel_steps, base_shape, steps, octaves, scale), call,
                               "End with `return total`.")
-        expected = float(sum(h * w for h, w in dream.octave_sizes(base_shape, octaves, scale)) * steps)
+        expected = _pixel_steps(dream.octave_sizes(base_shape, octaves, scale), steps)
         hint = first_slip(value, expected, [
             (expected / steps, "You left out the steps: every octave runs steps_per_octave steps over all its "
                                "pixels, so multiply each octave's pixels by steps_per_octave."),
             (len(octaves) * base_shape[0] * base_shape[1] * steps,
              "Every octave counted the photo's own size; octave n has each side times octave_scale ** n."),
-            (_pixel_steps(base_shape, steps, octaves, scale, lambda side, n: int(side * scale * n)),
+            (_pixel_steps([(int(base_shape[0] * scale * n), int(base_shape[1] * scale * n)) for n in octaves], steps),
              "Each side is multiplied by octave_scale ** n (a power), not octave_scale * n."),
             (float(sum(int(base_shape[0] * scale ** n) for n in octaves) * steps),
              "Count pixels, height x width, not one side."),
             (float(sum(base_shape[0] * base_shape[1] * scale ** n for n in octaves) * steps),
              "Both sides grow by octave_scale ** n, so the pixels grow by octave_scale ** (2 * n): "
              "multiply the octave's height by its width."),
-            (_pixel_steps(base_shape, steps, octaves, 1.30), "You used 1.30 instead of the octave_scale argument."),
-            (_pixel_steps(base_shape, steps, range(-2, 3), scale),
+            (_pixel_steps(_octave_sizes(base_shape, octaves, 1.30), steps), "You used 1.30 instead of the octave_scale argument."),
+            (_pixel_steps(_octave_sizes(base_shape, range(-2, 3), scale), steps),
              "You used range(-2, 3) instead of the octaves argument."),
         ], tolerance=_ROUNDING, reach=_ROUNDING, otherwise=(
             "Sum, over the octaves n, of int(height * octave_scale ** n) * int(width * octave_scale ** n) * steps_per_octave."))
@@ -71,14 +72,8 @@ def _show_octaves(octaves: Any) -> str:
 
 # --- Exercise 2: the octave loop ------------------------------------------------------------------
 
-def _octave_sizes(base_shape: Sequence[int], octaves: Sequence[int], scale: float) -> list[tuple[int, int]]:
-    return [(int(base_shape[0] * scale ** n), int(base_shape[1] * scale ** n)) for n in octaves]
-
-
 def _fake_dream(img: Any) -> Any:
     """What the checks' stand-in for ``dream_octave`` does to a picture: a fixed change of every value."""
-    import tensorflow as tf
-
     return 0.8 * img + 0.2 * tf.sin(3.0 * img + 1.0)
 
 
@@ -89,8 +84,6 @@ class _Recorder:
         self.calls: list[tuple[tuple[int, ...], Any]] = []
 
     def __call__(self, img: Any, steps: Any) -> Any:
-        import tensorflow as tf
-
         img = tf.cast(img, tf.float32)
         try:
             steps = int(steps)
@@ -107,8 +100,6 @@ class _Recorder:
 def _octave_loop(img: Any, dream_octave: Callable, steps: int, octaves: Sequence[int], scale: float,
                  base_shape: Sequence[int] | None = None) -> Any:
     """The right loop (``base_shape``: the size to end at, default the image's own)."""
-    import tensorflow as tf
-
     base_shape = tuple(img.shape[:2]) if base_shape is None else base_shape
     for size in _octave_sizes(base_shape, octaves, scale):
         img = dream_octave(tf.image.resize(img, size), steps)
@@ -139,12 +130,10 @@ def _size_hint(seen: list[tuple[int, int]], base: tuple[int, int], octaves: Sequ
         (_octave_sizes(base, range(-2, 3), 1.30), "You used range(-2, 3) and 1.30 instead of the octaves and "
                                                   "octave_scale arguments."),
     ]
-    for slip, hint in slips:
-        if seen == slip:
-            return hint
-    if len(seen) != len(expected):
-        return f"dream_octave must run once per octave: {len(expected)} times here, not {len(seen)}."
-    return "Octave n has each side of the base shape times octave_scale ** n, fraction dropped."
+    hint = first_slip(seen, expected, slips, tolerance=0, reach=0, otherwise="")
+    if hint or len(seen) == len(expected):
+        return hint or "Octave n has each side of the base shape times octave_scale ** n, fraction dropped."
+    return f"dream_octave must run once per octave: {len(expected)} times here, not {len(seen)}."
 
 
 #: Errors that common slips of the octave loop raise, with the fix.
@@ -166,10 +155,6 @@ def check_octave_loop(student_loop: Callable) -> None:
     must, for each octave n in order, resize to ``int(base * octave_scale ** n)`` (base read once), keep
     ``dream_octave(img, steps_per_octave)``, and resize back to the base at the end: first with a recording
     stand-in for ``dream_octave``, then against ``dream.run_deep_dream`` with a small model."""
-    import tensorflow as tf
-
-    from course_lib import dream, images
-
     name = "run_deep_dream_with_octaves"
     cases = [((47, 61), (1, 2), 1.30, 3), ((47, 61), range(-2, 3), 1.30, 3), ((52, 38), (-1, 0, 1), 1.5, 2)]
     for base, octaves, scale, steps in cases:
@@ -236,7 +221,5 @@ def check_octave_loop(student_loop: Callable) -> None:
 @functools.cache
 def _small_engine() -> Any:
     """The small model's compiled dream step, plain Keras and float32: the fast graph would print notes."""
-    from course_lib import dream
-
     return dream.DeepDream(small_dream_model(), optimize=False, precision="float32")
 
