@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from course_lib import dream, tiles
 from course_lib.checks.common import (ExerciseIncorrect, call_student, expect_array, expect_pair, first_slip, passed,
                                       small_dream_model)
 
@@ -18,8 +20,6 @@ __all__ = ['check_random_roll', 'check_tile_bounds', 'check_tiled_gradients']
 def check_random_roll(student_random_roll: Callable) -> None:
     """Lesson 06: ``random_roll(img, maxroll)`` must return ``(shift, img_rolled)``: two random whole numbers
     (down, across) uniform in [-maxroll, maxroll), and ``tf.roll(img, shift, axis=[0, 1])``, also in tf.function."""
-    import tensorflow as tf
-
     img = tf.reshape(tf.range(9 * 11 * 3, dtype=tf.float32), (9, 11, 3))
     pixels = img.numpy()
     maxroll = 3
@@ -159,10 +159,6 @@ _TOLERANCE = 3e-3
 def _tiled_reference(img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Sequence[int], roll_by: Sequence[int],
                      unroll_by: Sequence[int], *, per_tile: bool = False, normalise: bool = True) -> np.ndarray:
     """The tiled gradient, with switches for the slips: roll, one tape per tile, unroll, normalise."""
-    import tensorflow as tf
-
-    from course_lib.dream import calc_loss
-
     rolled = tf.roll(img, shift=list(roll_by), axis=[0, 1])
     gradients = np.zeros(img.shape, np.float64)
     for top, bottom in zip(bounds_y[:-1], bounds_y[1:]):
@@ -170,7 +166,7 @@ def _tiled_reference(img: Any, model: Any, bounds_y: Sequence[int], bounds_x: Se
             tile = rolled[top:bottom, left:right]
             with tf.GradientTape() as tape:
                 tape.watch(tile)
-                loss = calc_loss(tile, model)
+                loss = dream.calc_loss(tile, model)
             tile_gradients = tape.gradient(loss, tile).numpy()
             if per_tile:
                 tile_gradients = tile_gradients / (tile_gradients.std() + 1e-8)
@@ -189,8 +185,6 @@ class _FixedRoll:
         self.calls = 0
 
     def __call__(self, img: Any, maxroll: Any) -> tuple[Any, Any]:
-        import tensorflow as tf
-
         self.calls += 1
         shift = tf.constant(self.shift, dtype=tf.int32)
         return shift, tf.roll(img, shift=shift, axis=[0, 1])
@@ -199,8 +193,6 @@ class _FixedRoll:
 def _tiled_hint(result: np.ndarray, expected: np.ndarray, img: Any, model: Any, tile_size: int,
                 shift: Sequence[int]) -> str:
     """Recognise a wrong tiled gradient by the slip that makes it."""
-    from course_lib import tiles
-
     height, width = (int(side) for side in img.shape[:2])
     bounds_y = tiles.tile_bounds(height, tile_size).numpy().tolist()
     bounds_x = tiles.tile_bounds(width, tile_size).numpy().tolist()
@@ -213,32 +205,29 @@ def _tiled_hint(result: np.ndarray, expected: np.ndarray, img: Any, model: Any, 
                 "zip(bounds[:-1], bounds[1:]), in both directions.")
     full_y = list(range(0, height, tile_size)) + [height]
     full_x = list(range(0, width, tile_size)) + [width]
-    variants = [
-        (dict(roll_by=s, unroll_by=(0, 0)), "The gradient was not rolled back: it belongs to the rolled picture. "
-                                            "Undo the shift: tf.roll(gradients, shift=-shift, axis=[0, 1])."),
-        (dict(roll_by=s, unroll_by=s), "The gradient was rolled by +shift a second time "
-                                                                 "instead of back: use shift=-shift."),
-        (dict(roll_by=[2 * v for v in s], unroll_by=[-v for v in s]),
-         "The picture was rolled twice (roll once, with roll(img, tile_size)) and rolled back once."),
-        (dict(roll_by=(0, 0), unroll_by=(0, 0)), "The tiles were cut from the unrolled picture: cut them from "
-                                                 "img_rolled, the picture roll(img, tile_size) returns."),
-        (dict(roll_by=s, unroll_by=[-v for v in s], per_tile=True),
-         "Each tile's gradient was normalised on its own: gather all tiles first, then divide the whole gradient "
-         "by its standard deviation (+ 1e-8) once, so strong and weak tiles keep their proportions."),
-        (dict(roll_by=s, unroll_by=[-v for v in s], normalise=False),
-         "The gradient was not normalised: divide it by tf.math.reduce_std(gradients) + 1e-8 at the end."),
-        (dict(roll_by=s, unroll_by=[-v for v in s], bounds=(full_y, full_x)),
-         "Your tiles are full tiles and a short rest; use tile_bounds (near-equal tiles, as few as possible) "
-         "for both sides."),
-        (dict(roll_by=s, unroll_by=[-v for v in s], bounds=([0, height], [0, width])),
-         "The gradient was taken over the whole picture at once: cut it into tiles with tile_bounds and take "
-         "one GradientTape per tile."),
+    back = [-v for v in s]
+
+    def slip(hint: str, roll_by: Sequence[int] = s, unroll_by: Sequence[int] = back,
+             bounds: tuple = (bounds_y, bounds_x), **options: bool) -> tuple[np.ndarray, str]:
+        return _tiled_reference(img, model, *bounds, roll_by, unroll_by, **options), hint
+
+    slips = [
+        slip("The gradient was not rolled back: it belongs to the rolled picture. Undo the shift: "
+             "tf.roll(gradients, shift=-shift, axis=[0, 1]).", unroll_by=(0, 0)),
+        slip("The gradient was rolled by +shift a second time instead of back: use shift=-shift.", unroll_by=s),
+        slip("The picture was rolled twice (roll once, with roll(img, tile_size)) and rolled back once.",
+             roll_by=[2 * v for v in s]),
+        slip("The tiles were cut from the unrolled picture: cut them from img_rolled, the picture "
+             "roll(img, tile_size) returns.", roll_by=(0, 0), unroll_by=(0, 0)),
+        slip("Each tile's gradient was normalised on its own: gather all tiles first, then divide the whole gradient "
+             "by its standard deviation (+ 1e-8) once, so strong and weak tiles keep their proportions.", per_tile=True),
+        slip("The gradient was not normalised: divide it by tf.math.reduce_std(gradients) + 1e-8 at the end.",
+             normalise=False),
+        slip("Your tiles are full tiles and a short rest; use tile_bounds (near-equal tiles, as few as possible) "
+             "for both sides.", bounds=(full_y, full_x)),
+        slip("The gradient was taken over the whole picture at once: cut it into tiles with tile_bounds and take "
+             "one GradientTape per tile.", bounds=([0, height], [0, width])),
     ]
-    slips = []
-    for options, hint in variants:
-        options = dict(options)
-        by_y, by_x = options.pop("bounds", (bounds_y, bounds_x))
-        slips.append((_tiled_reference(img, model, by_y, by_x, **options), hint))
     return first_slip(result, expected, slips, tolerance=_TOLERANCE, otherwise=(
         "Roll the picture with roll(img, tile_size); for every tile of tile_bounds (both sides), take the "
         "gradient of calc_loss(tile, model) with its own GradientTape; put the tiles' gradients together "
@@ -249,10 +238,6 @@ def check_tiled_gradients(student_tiled_gradients: Callable) -> None:
     """Lesson 06: ``tiled_gradients(img, model, tile_size, roll)`` must roll once with ``roll(img, tile_size)``,
     take ``calc_loss``'s gradient over every tile of ``tile_bounds``, roll it back and normalise the whole:
     ``tiles.TiledGradients``'s numbers with the same shift, on a small model (2x3 tiles, and one tile)."""
-    import tensorflow as tf
-
-    from course_lib import tiles
-
     model = small_dream_model()
     name = "tiled_gradients"
     for shape, tile_size in [((96, 144), 64), ((40, 56), 64)]:
