@@ -4,8 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from course_lib import classifiers, training
 from course_lib.checks.common import (ExerciseIncorrect, assert_close, call_student, expect_number, expect_pair,
                                       first_slip, last_line, passed)
 
@@ -25,8 +28,6 @@ def _factor_range(factor: Any) -> tuple[float, float]:
 def check_augmenter(student_make_augmenter: Callable) -> None:
     """Lesson 07: the source's imageDataAugmenter: a horizontal RandomFlip, a RandomTranslation of 30/224 of
     the side, a RandomZoom scaling height and width independently by 0.9..1.1 (factors 1/1.1 - 1 .. 1/0.9 - 1)."""
-    import keras
-
     augment = call_student(student_make_augmenter, 0, hints=[
         (ValueError, "`height_factor` and `width_factor`",
          "RandomZoom takes zoom factors z, not scales: the content is scaled by 1 / (1 + z), so a scale of 0.9..1.1 "
@@ -83,8 +84,6 @@ _HEAD_HINTS = [
 
 def _tiny_base(seed: int = 7):
     """A small frozen feature model: two convolutions with batch norm, like a backbone in miniature."""
-    import keras
-
     inputs = keras.Input(shape=(None, None, 3))
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="conv_a")(inputs)
     x = keras.layers.BatchNormalization(name="bn_a")(x)
@@ -101,10 +100,6 @@ def _tiny_base(seed: int = 7):
 def check_head(student_add_head: Callable) -> None:
     """Lesson 07: ``add_head(base, num_classes)`` must build ``classifiers.add_head``'s model, layers named so:
     ``image (any size) -> base(training=False) -> avg_pool -> dropout (0.2) -> new_fc (linear, zeros) -> prob``."""
-    import keras
-
-    from course_lib import classifiers
-
     base, classes = _tiny_base(), 4
     model = call_student(student_add_head, base, classes, hints=_HEAD_HINTS)
     if not isinstance(model, keras.Model):
@@ -169,14 +164,8 @@ def check_head(student_add_head: Callable) -> None:
 _SPLIT_HINT = ("Split the gradient list where the head's variables end: gradients[:len(head_variables)] go with "
                "head_variables, gradients[len(head_variables):] with base_variables.")
 
-
-def _step_hints() -> list:
-    import tensorflow as tf
-
-    return _STEP_HINTS + [(tf.errors.InvalidArgumentError, "shapes must be equal|[Ii]ncompatible shapes", _SPLIT_HINT)]
-
-
 _STEP_HINTS = [
+    (tf.errors.InvalidArgumentError, "shapes must be equal|[Ii]ncompatible shapes", _SPLIT_HINT),
     (ValueError, "No gradients provided",
      "Compute the logits and the loss inside `with tf.GradientTape() as tape:` and take "
      "tape.gradient(loss, head_variables + base_variables)."),
@@ -202,8 +191,6 @@ class _RecordTraining:
 
 def _tiny_logits_model(seed: int = 11):
     """Images -> logits of 3 classes: a small base (a convolution) and a head (new_fc), fixed weights."""
-    import keras
-
     inputs = keras.Input(shape=(None, None, 3))
     features = keras.layers.Conv2D(4, 3, activation="tanh", name="conv_a")(inputs)
     features = keras.layers.Conv2D(5, 3, activation="tanh", name="conv_b")(features)
@@ -219,9 +206,6 @@ def _tiny_logits_model(seed: int = 11):
 def _two_compiled_steps(step: Callable, images: np.ndarray, labels: np.ndarray, rates: tuple) -> list:
     """The weights of a fresh tiny model after two steps with momentum, ``step`` compiled as
     training.Trainer compiles it (tf.function, autograph=False): the reference too, so only round-off differs."""
-    import keras
-    import tensorflow as tf
-
     model, head, base = _tiny_logits_model()
     optimizers = [keras.optimizers.SGD(rate, momentum=0.9) for rate in rates]
     compiled = tf.function(lambda x, y: step(model, x, y, head, base, *optimizers), autograph=False)
@@ -231,52 +215,50 @@ def _two_compiled_steps(step: Callable, images: np.ndarray, labels: np.ndarray, 
 
 
 def _cross_entropy(logits, labels, *, from_logits: bool = True) -> float:
-    import keras
-
     return float(keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, logits))
 
 
-def _explain_rates(rates: dict, head_rate: float, base_rate: float, batch: int) -> None:
-    """Name the slip from how far each part moved per unit of the true gradient (its effective learning rate)."""
-    expected = {"head": head_rate, "base": base_rate}
-    optimizer = {"head": "head_optimizer (10x)", "base": "base_optimizer (1x)"}
-    label = {"head": "the head (new_fc)", "base": "the base"}
+def _one_step_hint(moved: list, before: list, gradients: list, heads: int, head_rate: float, base_rate: float,
+                   batch: int) -> str | None:
+    """None if the weights ``moved`` are one SGD step from ``before``, the head's ``heads`` variables at
+    ``head_rate`` and the base's at ``base_rate``; else the slip whose rates give them. Each part's move is
+    measured on the scale of its expected move, so a base that did not move shows beside the faster head."""
+    parts = ((slice(0, heads), head_rate), (slice(heads, None), base_rate))
 
-    def near(value, target):
-        return value is not None and abs(value - target) <= 1e-3 * max(abs(target), 1e-3)
+    def flat(arrays: list, part: slice) -> np.ndarray:
+        return np.concatenate([array.ravel() for array in arrays[part]])
 
-    if all(near(rates[part], expected[part]) for part in rates):
-        return
-    if near(rates["head"], base_rate) and near(rates["base"], head_rate):
-        raise ExerciseIncorrect("The optimizers are swapped: head_optimizer (10x) must update head_variables, "
-                                "base_optimizer the base_variables.")
-    for part in ("head", "base"):
-        rate, other = rates[part], expected["base" if part == "head" else "head"]
-        if near(rate, expected[part]):
-            continue
-        if rate is not None and abs(rate) < 1e-9:
-            raise ExerciseIncorrect(f"{label[part].capitalize()} did not move: apply its gradients with {optimizer[part]}.")
-        if near(rate, -expected[part]) or near(rate, -other):
-            raise ExerciseIncorrect(f"{label[part].capitalize()} moved UP the gradient: pass the gradients themselves "
-                                    "to optimizer.apply; the optimizer subtracts them.")
-        if near(rate, other):
-            raise ExerciseIncorrect(f"{label[part].capitalize()} moved at the other part's learning rate: its "
-                                    f"gradients go to {optimizer[part]}.")
-        if near(rate, expected[part] * batch):
-            raise ExerciseIncorrect(f"The steps are {batch}x too large for {batch} photos: use the mean loss, not the sum.")
-    raise ExerciseIncorrect("After one step the weights differ from one SGD step with one gradient of the mean "
-                            "cross-entropy (new_fc at head_optimizer's rate, the base at base_optimizer's). Take ONE "
-                            "tape.gradient for head_variables + base_variables and give each optimizer its part: "
-                            "gradients[:len(head_variables)] and the rest.")
+    def on_scale(changes: list) -> np.ndarray:
+        return np.concatenate([flat(changes, part) / (rate * np.linalg.norm(flat(gradients, part)))
+                               for part, rate in parts])
+
+    def after(head: float, base: float) -> np.ndarray:
+        return on_scale([-(head if index < heads else base) * gradient for index, gradient in enumerate(gradients)])
+
+    up = "moved UP the gradient: pass the gradients themselves to optimizer.apply; the optimizer subtracts them."
+    return first_slip(on_scale([now - then for now, then in zip(moved, before)]), after(head_rate, base_rate), [
+        (after(base_rate, head_rate), "The optimizers are swapped: head_optimizer (10x) must update head_variables, "
+                                      "base_optimizer the base_variables."),
+        (after(0.0, base_rate), "The head (new_fc) did not move: apply its gradients with head_optimizer (10x)."),
+        (after(head_rate, 0.0), "The base did not move: apply its gradients with base_optimizer (1x)."),
+        (after(-head_rate, -base_rate), f"The weights {up}"), (after(-head_rate, base_rate), f"The head {up}"),
+        (after(head_rate, -base_rate), f"The base {up}"),
+        (after(base_rate, base_rate), "The head (new_fc) moved at the base's learning rate: its gradients go to "
+                                      "head_optimizer (10x)."),
+        (after(head_rate, head_rate), "The base moved at the head's learning rate: its gradients go to "
+                                      "base_optimizer (1x)."),
+        (after(head_rate * batch, base_rate * batch), f"The steps are {batch}x too large for {batch} photos: use "
+                                                      "the mean loss, not the sum."),
+    ], otherwise=(
+        "After one step the weights differ from one SGD step with one gradient of the mean cross-entropy (new_fc "
+        "at head_optimizer's rate, the base at base_optimizer's). Take ONE tape.gradient for head_variables + "
+        "base_variables and give each optimizer its part: gradients[:len(head_variables)] and the rest."))
 
 
 def check_train_step(student_step: Callable) -> None:
     """Lesson 07: ``train_step(model, images, labels, head_variables, base_variables, head_optimizer,
     base_optimizer)`` must do what ``training.two_rate_step`` does, eagerly and compiled: ONE gradient of the
     mean cross-entropy of the logits, its parts applied by the two optimizers; it returns ``(loss, logits)``."""
-    import keras
-    import tensorflow as tf
-
     images = np.random.default_rng(12).uniform(-1, 1, (4, 9, 9, 3)).astype("float32")
     labels = np.array([0, 2, 1, 2])
     head_rate, base_rate = 0.5, 0.05
@@ -292,7 +274,7 @@ def check_train_step(student_step: Callable) -> None:
 
     recorder = _RecordTraining(model)
     answer = call_student(student_step, recorder, tf.constant(images), tf.constant(labels), head_variables, base_variables,
-                          keras.optimizers.SGD(head_rate), keras.optimizers.SGD(base_rate), hints=_step_hints())  # fmt: skip
+                          keras.optimizers.SGD(head_rate), keras.optimizers.SGD(base_rate), hints=_STEP_HINTS)  # fmt: skip
     loss, returned_logits = expect_pair(answer, "train_step", "(loss, logits)", "training reports the loss and "
                                         "computes the accuracy from the logits")
     loss = expect_number(loss, "train_step (its loss)", "The MEAN cross-entropy of the batch.")
@@ -308,18 +290,10 @@ def check_train_step(student_step: Callable) -> None:
     ], tolerance=1e-4, otherwise="It must be the mean cross-entropy of the logits, before the step.")
     if hint:
         raise ExerciseIncorrect(f"train_step returned the loss {loss:.5f}, expected {expected_loss:.5f}. {hint}")
-    moved = [v.numpy() for v in variables]
-    rates = {}
-    for part, lo, hi in (("head", 0, heads), ("base", heads, len(variables))):
-        update = np.concatenate([(before[i] - moved[i]).ravel() for i in range(lo, hi)])
-        gradient = np.concatenate([gradients[i].ravel() for i in range(lo, hi)])
-        rate = float(update @ gradient / (gradient @ gradient))
-        proportional = np.allclose(update, rate * gradient, atol=1e-5 + 1e-3 * np.abs(update).max())
-        rates[part] = rate if proportional else None
-    _explain_rates(rates, head_rate, base_rate, len(labels))
+    hint = _one_step_hint([v.numpy() for v in variables], before, gradients, heads, head_rate, base_rate, len(labels))
+    if hint:
+        raise ExerciseIncorrect(hint)
     # Training runs the step compiled: it must work inside tf.function too (two steps, with momentum).
-    from course_lib import training
-
     try:
         mine = _two_compiled_steps(student_step, images, labels, (head_rate, base_rate))
     except Exception as error:  # noqa: BLE001 - any failure of the compiled step is reported
