@@ -81,7 +81,7 @@ def perturbed(monkeypatch):
 
 
 def test_the_perturbation_is_real(perturbed, backbone):
-    model = lesson04._check_model(backbone)
+    model = lesson04._model(backbone)
     img = tf.random.stateless_uniform((96, 80, 3), seed=(5, 6), minval=-1, maxval=1)
     exact = float(ORIGINAL_LOSS(img, model))
     assert dream.calc_loss(img, model).dtype == tf.float32 and abs(float(dream.calc_loss(img, model)) - exact) < 1e-5 * exact

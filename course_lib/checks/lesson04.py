@@ -37,37 +37,19 @@ LOSS_BEFORE_LOOP_HINTS: tuple[Hint, ...] = (
      "before it (with 0 steps the loop never sets loss): write `loss = tf.constant(0.0)` before the loop."),
 )
 
-def _cached(backbone: Any, what: Any, build: Callable[[], Any]) -> Any:
-    """``build()``, made once per backbone network (:func:`common.cached`)."""
-    return cached((backbone.model, tuple(backbone.dream_layers), what), build)
-
-
-def _check_model(backbone: Any) -> Any:
-    """A shallow and a deep layer: unlike the lesson's ``dream_model``, so using that instead shows."""
-    return _cached(backbone, "check model", lambda: models.feature_extractor(
-        backbone, [backbone.blocks[0], backbone.dream_layers[-1]]))
-
-
-def _lesson_model(backbone: Any) -> Any:
-    """The lesson's ``dream_model``: the backbone's dream layers."""
-    return _cached(backbone, "lesson model", lambda: models.feature_extractor(backbone))
-
-
-#: What a step may divide the gradient by: lesson 04's exercise asks the student to decide. "std" (the
-#: tutorial's spread) is dream.ascent_step itself; the others are slips, "raw" dividing by nothing.
-SCALES = ("std", "raw", "max", "mean_abs")
+def _model(backbone: Any, lesson: bool = False) -> Any:
+    """A shallow and a deep layer of ``backbone``: unlike the lesson's ``dream_model`` (its dream layers,
+    ``lesson=True``), so using that instead shows. Built once per backbone (:func:`common.cached`)."""
+    layers = backbone.dream_layers if lesson else [backbone.blocks[0], backbone.dream_layers[-1]]
+    return cached((backbone.model, tuple(layers), "model"), lambda: models.feature_extractor(backbone, list(layers)))
 
 
 def _dream_loop(model: Any, scale: str = "std", low: float = -1.0) -> Callable:
     """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a ``tf.range``
-    loop; another ``scale`` (:data:`SCALES`) or a clip to ``[low, 1]`` gives a slip's step. Eager as the
-    student's step, or to be compiled as the student's class."""
-    def divisor(gradients: Any) -> Any:
-        if scale == "raw":
-            return 1.0
-        sizes = {"std": tf.math.reduce_std, "max": lambda g: tf.reduce_max(tf.abs(g)),
-                 "mean_abs": lambda g: tf.reduce_mean(tf.abs(g))}
-        return sizes[scale](gradients) + 1e-8
+    loop. Another divisor of the gradient (``scale``: "raw" for none, "max", "mean_abs"; "std" is the
+    tutorial's) or a clip to ``[low, 1]`` gives a slip's step. Eager as the student's step, or compiled."""
+    divisor = {"std": lambda g: tf.math.reduce_std(g) + 1e-8, "raw": lambda g: 1.0,
+               "max": lambda g: tf.reduce_max(tf.abs(g)) + 1e-8, "mean_abs": lambda g: tf.reduce_mean(tf.abs(g)) + 1e-8}[scale]
 
     def slipped_step(img: Any, step_size: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
@@ -91,7 +73,7 @@ def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *
     """(loss, image) of ``steps`` steps, compiled with the tutorial's signature (as a DeepDream) or eagerly."""
     run = _dream_loop(model, scale, low)
     if compiled:
-        run = _cached(backbone, ("compiled", id(model), scale, low), lambda: tf.function(run, input_signature=(
+        run = cached((backbone.model, "compiled", id(model), scale, low), lambda: tf.function(run, input_signature=(
             tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32))))
     loss, new_img = run(tf.convert_to_tensor(img), tf.constant(steps), tf.constant(step_size, tf.float32))
     return float(loss), new_img.numpy().astype(np.float64)
@@ -103,7 +85,7 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
     if new_img.max() > 1 + 1e-6 or new_img.min() < -1 - 1e-6:  # clipping is exact: nothing beyond [-1, 1]
         return (f"{what} has values from {new_img.min():.3f} to {new_img.max():.3f}: clip it to [-1, 1] "
                 "with tf.clip_by_value(img, -1, 1) after each step.")
-    model = _check_model(backbone)
+    model = _model(backbone)
 
     def result(steps: int = steps, step_size: float = step_size, model: Any = model, **options: Any) -> np.ndarray:
         return _ascend(backbone, model, img, steps, step_size, compiled=compiled, **options)[1]
@@ -126,7 +108,7 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
         (result(low=0.0), f"{what} was clipped to [0, 1]: the network's pixels live in [-1, 1] (lesson 01). "
                           "Clip with tf.clip_by_value(img, -1, 1)."),
         (result(step_size=0.01), f"{what} moved by steps of 0.01: use the step_size argument, not a number of your own."),
-        (result(model=_lesson_model(backbone)), f"{what} climbed the loss of the lesson's dream_model, not of the "
+        (result(model=_model(backbone, lesson=True)), f"{what} climbed the loss of the lesson's dream_model, not of the "
                                                 "model given: compute calc_loss(img, model) (in DeepDream: self.model)."),
     ]
     if steps > 1:
@@ -142,7 +124,7 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     """Lesson 04: ``gradient_ascent_step(img, model, step_size)`` must return ``(loss, new_img)`` of
     :func:`dream.ascent_step`: ``clip(img + g / (std(g) + 1e-8) * step_size, -1, 1)``, ``g`` the gradient
     of ``calc_loss`` at ``img``, ``loss`` its value before the step (``backbone``: the lesson's)."""
-    model = _check_model(backbone)
+    model = _model(backbone)
     # Values up to the edges of [-1, 1] and a large step, so that clipping matters. At least 75 px
     # on each side: InceptionV3 takes nothing smaller.
     img = tf.random.stateless_uniform((96, 80, 3), seed=(5, 6), minval=-1, maxval=1)
@@ -170,7 +152,7 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
     if not isinstance(student_class, type):
         raise ExerciseIncorrect(f"Pass the class itself, checks.check_deep_dream(DeepDream, backbone), "
                                 f"not {type(student_class).__name__}.")
-    model = _check_model(backbone)
+    model = _model(backbone)
     runs = [(tf.random.stateless_uniform((96, 80, 3), seed=(7, 8), minval=-1, maxval=1), 2, 0.05),
             (tf.random.stateless_uniform((112, 88, 3), seed=(9, 10), minval=-1, maxval=1), 3, 0.02)]
     try:

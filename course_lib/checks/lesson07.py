@@ -113,15 +113,15 @@ def check_head(student_add_head: Callable) -> None:
         raise ExerciseIncorrect("The model does not contain the base you were given: call it on the inputs, "
                                 "features = base(inputs, training=False), and build the head on its output.")
     names = {layer.name: layer for layer in model.layers}
-    wanted = {"avg_pool": "the GlobalAveragePooling2D layer", "dropout": "the Dropout layer",
-              "new_fc": "the new Dense layer", "prob": "the Softmax layer"}
-    for name, what in wanted.items():
+    wanted = {"avg_pool": (keras.layers.GlobalAveragePooling2D, " (one mean per feature map, at any image size)"),
+              "dropout": (keras.layers.Dropout, ""), "new_fc": (keras.layers.Dense, ""), "prob": (keras.layers.Softmax, "")}
+    for name, (kind, why) in wanted.items():
         if name not in names:
-            raise ExerciseIncorrect(f"No layer is named {name!r}: give {what} name={name!r} (training and lesson 09 "
-                                    "find the layers by name).")
+            raise ExerciseIncorrect(f"No layer is named {name!r}: give the {kind.__name__} layer name={name!r} "
+                                    "(training and lesson 09 find the layers by name).")
+        if not isinstance(names[name], kind):
+            raise ExerciseIncorrect(f"{name!r} is a {type(names[name]).__name__}; use keras.layers.{kind.__name__}{why}.")
     head = names["new_fc"]
-    if not isinstance(head, keras.layers.Dense):
-        raise ExerciseIncorrect(f"'new_fc' is a {type(head).__name__}; it must be a keras.layers.Dense layer.")
     if head.units != classes:
         raise ExerciseIncorrect(f"new_fc has {head.units} units for {classes} classes: one unit per class, "
                                 "Dense(num_classes, ...).")
@@ -129,11 +129,6 @@ def check_head(student_add_head: Callable) -> None:
         raise ExerciseIncorrect(f"new_fc has activation {head.activation.__name__!r}; it must output logits (no "
                                 "activation), and a separate keras.layers.Softmax(name='prob') turns them into "
                                 "probabilities: lesson 09 dreams on the logits.")
-    if not isinstance(names["avg_pool"], keras.layers.GlobalAveragePooling2D):
-        raise ExerciseIncorrect(f"'avg_pool' is a {type(names['avg_pool']).__name__}; use "
-                                "keras.layers.GlobalAveragePooling2D (one mean per feature map, at any image size).")
-    if not isinstance(names["prob"], keras.layers.Softmax):
-        raise ExerciseIncorrect(f"'prob' is a {type(names['prob']).__name__}; use keras.layers.Softmax(name='prob').")
     rate = getattr(names["dropout"], "rate", None)
     if rate is None or abs(float(rate) - 0.2) > 1e-9:
         raise ExerciseIncorrect(f"The dropout rate is {rate}; use the library's 0.2: keras.layers.Dropout(0.2, name='dropout').")
@@ -177,18 +172,6 @@ _STEP_HINTS = [
 ]
 
 
-class _RecordTraining:
-    """Remembers the ``training`` argument a model was called with."""
-
-    def __init__(self, model):
-        self.model = model
-        self.training = []
-
-    def __call__(self, images, training=None, **kwargs):
-        self.training.append(training)
-        return self.model(images, training=training, **kwargs)
-
-
 def _tiny_logits_model(seed: int = 11):
     """Images -> logits of 3 classes: a small base (a convolution) and a head (new_fc), fixed weights."""
     inputs = keras.Input(shape=(None, None, 3))
@@ -212,10 +195,6 @@ def _two_compiled_steps(step: Callable, images: np.ndarray, labels: np.ndarray, 
     for _ in range(2):
         compiled(tf.constant(images), tf.constant(labels))
     return [variable.numpy() for variable in head + base]
-
-
-def _cross_entropy(logits, labels, *, from_logits: bool = True) -> float:
-    return float(keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, logits))
 
 
 def _one_step_hint(moved: list, before: list, gradients: list, heads: int, head_rate: float, base_rate: float,
@@ -272,19 +251,24 @@ def check_train_step(student_step: Callable) -> None:
     before = [v.numpy().copy() for v in variables]
     heads = len(head_variables)
 
-    recorder = _RecordTraining(model)
+    flags = []  # the `training` argument of each call of the model
+
+    def recorder(images, training=None, **options):
+        flags.append(training)
+        return model(images, training=training, **options)
+
     answer = call_student(student_step, recorder, tf.constant(images), tf.constant(labels), head_variables, base_variables,
                           keras.optimizers.SGD(head_rate), keras.optimizers.SGD(base_rate), hints=_STEP_HINTS)  # fmt: skip
     loss, returned_logits = expect_pair(answer, "train_step", "(loss, logits)", "training reports the loss and "
                                         "computes the accuracy from the logits")
     loss = expect_number(loss, "train_step (its loss)", "The MEAN cross-entropy of the batch.")
-    if not any(flag is True for flag in recorder.training):
+    if not any(flag is True for flag in flags):
         raise ExerciseIncorrect("The model was not called with training=True: call model(images, training=True) so "
                                 "that dropout is on while training.")
     # Logits and loss: the same eager call of the same model, float32 round-off (~1e-7) apart.
     assert_close(np.asarray(returned_logits), np.asarray(logits), "the logits returned", atol=1e-5)
     hint = first_slip(loss, expected_loss, [
-        (_cross_entropy(logits, labels, from_logits=False), "The loss treats the logits as probabilities: new_fc outputs "
+        (float(keras.losses.SparseCategoricalCrossentropy()(labels, logits)), "The loss treats the logits as probabilities: new_fc outputs "
                                                            "logits, so use keras.losses.SparseCategoricalCrossentropy(from_logits=True)."),
         (expected_loss * len(labels), "The loss is the SUM over the batch; use the mean (SparseCategoricalCrossentropy does it)."),
     ], tolerance=1e-4, otherwise="It must be the mean cross-entropy of the logits, before the step.")
