@@ -97,10 +97,9 @@ class _Recorder:
         return _fake_dream(img)
 
 
-def _octave_loop(img: Any, dream_octave: Callable, steps: int, octaves: Sequence[int], scale: float,
-                 base_shape: Sequence[int] | None = None) -> Any:
-    """The right loop (``base_shape``: the size to end at, default the image's own)."""
-    base_shape = tuple(img.shape[:2]) if base_shape is None else base_shape
+def _octave_loop(img: Any, dream_octave: Callable, steps: int, octaves: Sequence[int], scale: float) -> Any:
+    """The right loop, ending at the image's own size."""
+    base_shape = tuple(img.shape[:2])
     for size in _octave_sizes(base_shape, octaves, scale):
         img = dream_octave(tf.image.resize(img, size), steps)
     return tf.image.resize(img, base_shape)

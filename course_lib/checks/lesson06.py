@@ -116,8 +116,7 @@ def check_tile_bounds(student_tile_bounds: Callable) -> None:
         if answer is None:
             raise ExerciseIncorrect(f"{call} returned nothing; end with `return bounds`.")
         try:
-            bounds = [int(bound) for bound in np.asarray(answer).ravel()] if not isinstance(answer, (list, tuple)) \
-                else [int(bound) for bound in answer]
+            bounds = [int(bound) for bound in np.asarray(answer).ravel()]
         except (TypeError, ValueError):
             raise ExerciseIncorrect(f"{call} returned {answer!r}; expected a list of whole numbers.") from None
         if not bounds or bounds[0] != 0:
