@@ -1,7 +1,6 @@
 """Exercise checks of lesson 05: the work of an octave dream, and the octave loop."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -9,17 +8,13 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import dream, images
-from course_lib.checks.common import (ExerciseIncorrect, call_student, expect_number, first_slip, passed,
+from course_lib.checks.common import (ExerciseIncorrect, cached, call_student, expect_number, first_slip, passed,
                                       small_dream_model, smooth_picture)
 
 __all__ = ['check_octave_loop', 'check_pixel_steps']
 
 
 # --- Exercise 1: pixel-steps, the work of a dream -------------------------------------------------
-
-def _octave_sizes(base_shape: Sequence[int], octaves: Sequence[int], scale: float) -> list[tuple[int, int]]:
-    return [(int(base_shape[0] * scale ** n), int(base_shape[1] * scale ** n)) for n in octaves]
-
 
 def _pixel_steps(sizes: Sequence[tuple[int, int]], steps: int) -> float:
     return float(sum(height * width for height, width in sizes) * steps)
@@ -56,8 +51,8 @@ def check_pixel_steps(student_pixel_steps: Callable) -> None:
             (float(sum(base_shape[0] * base_shape[1] * scale ** n for n in octaves) * steps),
              "Both sides grow by octave_scale ** n, so the pixels grow by octave_scale ** (2 * n): "
              "multiply the octave's height by its width."),
-            (_pixel_steps(_octave_sizes(base_shape, octaves, 1.30), steps), "You used 1.30 instead of the octave_scale argument."),
-            (_pixel_steps(_octave_sizes(base_shape, range(-2, 3), scale), steps),
+            (_pixel_steps(dream.octave_sizes(base_shape, octaves, 1.30), steps), "You used 1.30 instead of the octave_scale argument."),
+            (_pixel_steps(dream.octave_sizes(base_shape, range(-2, 3), scale), steps),
              "You used range(-2, 3) instead of the octaves argument."),
         ], tolerance=_ROUNDING, reach=_ROUNDING, otherwise=(
             "Sum, over the octaves n, of int(height * octave_scale ** n) * int(width * octave_scale ** n) * steps_per_octave."))
@@ -100,14 +95,14 @@ class _Recorder:
 def _octave_loop(img: Any, dream_octave: Callable, steps: int, octaves: Sequence[int], scale: float) -> Any:
     """The right loop, ending at the image's own size."""
     base_shape = tuple(img.shape[:2])
-    for size in _octave_sizes(base_shape, octaves, scale):
+    for size in dream.octave_sizes(base_shape, octaves, scale):
         img = dream_octave(tf.image.resize(img, size), steps)
     return tf.image.resize(img, base_shape)
 
 
 def _size_hint(seen: list[tuple[int, int]], base: tuple[int, int], octaves: Sequence[int], scale: float) -> str:
     """Recognise a wrong list of octave sizes by the slip that makes it."""
-    expected = _octave_sizes(base, octaves, scale)
+    expected = dream.octave_sizes(base, octaves, scale)
     compounded, current = [], base
     for n in octaves:
         current = (int(current[0] * scale ** n), int(current[1] * scale ** n))
@@ -124,10 +119,10 @@ def _size_hint(seen: list[tuple[int, int]], base: tuple[int, int], octaves: Sequ
         ([(w, h) for h, w in expected], "Height and width are swapped: sizes are (height, width), like img.shape."),
         ([base, *expected[:-1]], "Each octave must resize first and then dream: the first dream ran at the "
                                  "photo's own size."),
-        (_octave_sizes(base, octaves, 1.30), "You used 1.30 instead of the octave_scale argument."),
-        (_octave_sizes(base, range(-2, 3), scale), "You used range(-2, 3) instead of the octaves argument."),
-        (_octave_sizes(base, range(-2, 3), 1.30), "You used range(-2, 3) and 1.30 instead of the octaves and "
-                                                  "octave_scale arguments."),
+        (dream.octave_sizes(base, octaves, 1.30), "You used 1.30 instead of the octave_scale argument."),
+        (dream.octave_sizes(base, range(-2, 3), scale), "You used range(-2, 3) instead of the octaves argument."),
+        (dream.octave_sizes(base, range(-2, 3), 1.30), "You used range(-2, 3) and 1.30 instead of the octaves and "
+                                                       "octave_scale arguments."),
     ]
     hint = first_slip(seen, expected, slips, tolerance=0, reach=0, otherwise="")
     if hint or len(seen) == len(expected):
@@ -164,13 +159,12 @@ def check_octave_loop(student_loop: Callable) -> None:
         if not recorder.calls:
             raise ExerciseIncorrect(f"{call} never called dream_octave: each octave calls "
                                     "img = dream_octave(img, steps_per_octave) after resizing.")
-        shapes = [shape for shape, _ in recorder.calls]
         wrong_steps = [given for _, given in recorder.calls if given != steps]
         if wrong_steps:
             raise ExerciseIncorrect(f"{call} called dream_octave(img, {wrong_steps[0]!r}); pass steps_per_octave "
                                     f"({steps} here) as its second argument.")
-        seen = [shape[:2] for shape in shapes]
-        expected_sizes = _octave_sizes(base, octaves, scale)
+        seen = [shape[:2] for shape, _ in recorder.calls]
+        expected_sizes = dream.octave_sizes(base, octaves, scale)
         if seen != expected_sizes:
             raise ExerciseIncorrect(f"{call} dreamed at sizes {seen}; expected {expected_sizes}. "
                                     f"{_size_hint(seen, base, octaves, scale)}")
@@ -196,7 +190,9 @@ def check_octave_loop(student_loop: Callable) -> None:
             raise ExerciseIncorrect(f"{call} returned the wrong picture. {hint}")
 
     # The real thing: the same dream as the library's octave loop, with a small model.
-    engine = _small_engine()
+    # The small model's compiled dream step, plain Keras and float32: the fast graph would print notes.
+    engine = cached(("small engine", small_dream_model()),
+                    lambda: dream.DeepDream(small_dream_model(), optimize=False, precision="float32"))
     step_size, steps, octaves = 0.05, 3, range(-2, 3)
 
     def dream_octave(picture: Any, steps: int) -> Any:
@@ -215,10 +211,3 @@ def check_octave_loop(student_loop: Callable) -> None:
                                 "tf.image.resize (bilinear).")
     passed("your octave loop dreams smallest first at base * octave_scale ** n and returns at the base size: "
            "the same dream as dream.run_deep_dream.")
-
-
-@functools.cache
-def _small_engine() -> Any:
-    """The small model's compiled dream step, plain Keras and float32: the fast graph would print notes."""
-    return dream.DeepDream(small_dream_model(), optimize=False, precision="float32")
-
