@@ -17,11 +17,7 @@ __all__ = ['check_augmenter', 'check_head', 'check_train_step']
 
 def _factor_range(factor: Any) -> tuple[float, float]:
     """A Keras factor (a number f means -f..f) as a (low, high) pair."""
-    if factor is None:
-        return (0.0, 0.0)
-    if isinstance(factor, (int, float)):
-        return (-float(factor), float(factor))
-    low, high = factor
+    low, high = (-factor, factor) if isinstance(factor, (int, float)) else factor  # Keras refuses None here
     return (float(low), float(high))
 
 
@@ -45,16 +41,14 @@ def check_augmenter(student_make_augmenter: Callable) -> None:
         raise ExerciseIncorrect(f"RandomFlip mode is {layers['RandomFlip'].mode!r}; 'RandXReflection' flips left-right "
                                 "only: use 'horizontal'.")
     shift = 30 / 224
-    translation = layers["RandomTranslation"]
     for axis in ("height_factor", "width_factor"):
-        low, high = _factor_range(getattr(translation, axis))
+        low, high = _factor_range(getattr(layers["RandomTranslation"], axis))
         if abs(low + shift) > 2e-3 or abs(high - shift) > 2e-3:
             raise ExerciseIncorrect(f"RandomTranslation {axis} covers {low:.3f}..{high:.3f} of the side; the source's "
                                     f"+-30 px on a 224 px input is +-{shift:.3f} (30 / 224).")
-    zoom = layers["RandomZoom"]
     exact = (1 / 1.1 - 1, 1 / 0.9 - 1)
     for axis in ("height_factor", "width_factor"):
-        factor = getattr(zoom, axis)
+        factor = getattr(layers["RandomZoom"], axis)
         if factor is None:
             raise ExerciseIncorrect("RandomZoom needs a width_factor too: the source scales x ('RandXScale') and y "
                                     "('RandYScale') independently.")

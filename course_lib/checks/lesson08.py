@@ -1,6 +1,7 @@
 """Exercise checks of lesson 08."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -54,10 +55,7 @@ def check_precision_recall(student_precision_recall: Callable) -> None:
         for name, values in (("precision", precision), ("recall", recall)):
             if values.shape != (size,):
                 raise ExerciseIncorrect(f"{name} has shape {values.shape}; it needs one value per class, shape ({size},).")
-
-        def same(a, b):
-            return np.allclose(a, b, equal_nan=True, atol=1e-9)
-
+        same = functools.partial(np.allclose, equal_nan=True, atol=1e-9)
         if same(precision, expected_recall) and same(recall, expected_precision):
             raise ExerciseIncorrect("Precision and recall are swapped: precision divides the diagonal by the COLUMN "
                                     "sums (everything predicted as that class), recall by the ROW sums (every photo "
@@ -72,9 +70,7 @@ def check_precision_recall(student_precision_recall: Callable) -> None:
                 raise ExerciseIncorrect(f"{name} is 0 for a class where it is undefined (0 / 0): return np.nan there, "
                                         "so that a class never predicted (or with no photos) does not look like a "
                                         "class that is always wrong.")
-            with np.errstate(invalid="ignore"):
-                floored = np.floor(expected)
-            if not same(values, expected) and same(values, floored):
+            if not same(values, expected) and same(values, np.floor(expected)):
                 raise ExerciseIncorrect(f"{name} came out as whole numbers: divide with /, not // (and count as floats).")
             # Counts divided in float64: exact to 1e-16, any order of operations within 1e-9.
             assert_close(values, expected, f"{name} per class", atol=1e-9, rtol=0)

@@ -107,8 +107,7 @@ def _normalize_slips(gradient) -> list[tuple[np.ndarray, str]]:
         (raw / np.sqrt(np.mean(raw ** 2)),
          "you divided the whole gradient by one RMS; split it into bands first and divide EACH band of each "
          "image by its own RMS."),
-        (_normalize_with(gradient, 4, lambda band: 1.0 / tf.sqrt(tf.reduce_mean(tf.square(band), axis=[1, 2, 3],
-                                                                                keepdims=True))),
+        (_normalize_with(gradient, 4, lambda band: 1.0 / rms([1, 2, 3])(band)),
          "you multiplied each band by its RMS; divide by it, band / rms."),
         (raw, "the gradient came back unchanged: divide each band by its RMS before merging."),
     ]

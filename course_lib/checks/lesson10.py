@@ -106,8 +106,7 @@ def _check_gradient(tape: Any, answer: Any, dream_features: Any, guide_features:
 
 def _check_traces(student_loss: Callable, dream_features: Any, guide_features: Any, expected: float) -> None:
     """Run the student's function as guided_dream does: in a tf.function with unknown height and width."""
-    channels = dream_features.shape[-1]
-    spec = tf.TensorSpec([1, None, None, channels], tf.float32)
+    spec = tf.TensorSpec([1, None, None, dream_features.shape[-1]], tf.float32)
     traced = tf.function(lambda x, g: student_loss(x, g), input_signature=(spec, spec))
     try:
         value = float(traced(dream_features, guide_features))
@@ -165,8 +164,7 @@ def _zoom_slips(img: Any, zoom: float, point: tuple[float, float]) -> list[tuple
          "1 / zoom of each side."),
         (_box_zoom(img, [right[1], right[0], right[3], right[2]]), "the box has x and y swapped: "
          "tf.image.crop_and_resize takes [y1, x1, y2, x2], rows first, and point is (y, x)."),
-        (_box_zoom(img, [(1 - py) * (1 - side), (1 - px) * (1 - side), (1 - py) * (1 - side) + side,
-                         (1 - px) * (1 - side) + side]),
+        (_box_zoom(img, beyond.zoom_box(zoom, (1 - py, 1 - px))),
          "the point was measured from the bottom and right: py is a fraction from the TOP (0 the first row), px "
          "from the LEFT."),
         (_pixel_crop(img, right), "the crop was cut at whole pixels: rounding moves the zoom point by up to half a "
@@ -187,8 +185,16 @@ def check_zoom_step(student_zoom: Callable) -> None:
         if answer is None:
             raise ExerciseIncorrect(f"{call} returned None: end with `return` and the zoomed image.")
         result = np.asarray(answer, dtype=np.float64)
-        if result.shape != tuple(img.shape):
-            _explain_wrong_shape(call, result.shape, tuple(img.shape))
+        got, shape = result.shape, tuple(img.shape)
+        if len(got) == 4 and got[1:] == shape:
+            raise ExerciseIncorrect(f"{call} returned shape {got}: take the one image out of the batch, [0]; the "
+                                    f"zoom keeps the image's shape {shape}.")
+        if got[:2] == shape[1::-1] and got != shape:
+            raise ExerciseIncorrect(f"{call} returned shape {got}, expected {shape}: crop_size is (height, width), "
+                                    "in that order.")
+        if got != shape:
+            raise ExerciseIncorrect(f"{call} returned shape {got}; a zoom must keep the image's shape {shape}: "
+                                    "crop_size=(height, width).")
         expected = beyond.zoom_in(img, zoom, point).numpy()
         hint = first_slip(result, expected, _zoom_slips(img, zoom, point), start=img.numpy(), tolerance=1e-3,
                           otherwise="Work out the box [y1, x1, y2, x2] in fractions of the image: 1 / zoom of each "
@@ -197,14 +203,3 @@ def check_zoom_step(student_zoom: Callable) -> None:
         if hint:
             raise ExerciseIncorrect(f"{call}: {hint}")
     passed("zoom_step keeps the zoom point in place and enlarges everything else by zoom.")
-
-
-def _explain_wrong_shape(call: str, got: tuple, expected: tuple) -> None:
-    if len(got) == 4 and got[1:] == expected:
-        raise ExerciseIncorrect(f"{call} returned shape {got}: take the one image out of the batch, [0]; the zoom "
-                                f"keeps the image's shape {expected}.")
-    if got[:2] == expected[1::-1]:
-        raise ExerciseIncorrect(f"{call} returned shape {got}, expected {expected}: crop_size is (height, width), in "
-                                "that order.")
-    raise ExerciseIncorrect(f"{call} returned shape {got}; a zoom must keep the image's shape {expected}: "
-                            "crop_size=(height, width).")
