@@ -3,7 +3,6 @@ and back (``normalise``, ``deprocess``) without losing a single pixel."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -27,14 +26,12 @@ _SHRINK_TOLERANCE = 12.0
 
 
 def _expected_sizes(height: int, width: int, max_dim: int) -> set[tuple[int, int]]:
-    """The sizes a correct shrink may return: rounding the short side, or Pillow's thumbnail."""
+    """The sizes a correct shrink may return: rounding the short side, or Pillow's thumbnail (the library's)."""
     if max(height, width) <= max_dim:
         return {(height, width)}
     scale = max_dim / max(height, width)
     rounded = (max(1, round(height * scale)), max(1, round(width * scale)))
-    thumbnail = PIL.Image.new("RGB", (width, height))
-    thumbnail.thumbnail((max_dim, max_dim))
-    return {rounded, (thumbnail.size[1], thumbnail.size[0])}
+    return {rounded, images.resize_max_dim(np.zeros((height, width, 3), np.uint8), max_dim).shape[:2]}
 
 
 def _shrink_size_hint(got: tuple[int, ...], height: int, width: int, max_dim: int, expected: tuple[int, int]) -> str:
@@ -116,16 +113,15 @@ def _pixel_ramp() -> np.ndarray:
     return np.stack([ramp, ramp[::-1], np.roll(ramp, 7, axis=1)], axis=-1)
 
 
-def _verify_normalise(student_normalise: Callable) -> np.ndarray:
-    """Raise unless ``normalise`` maps uint8 0..255 to float32 -1..1; return its answer on the ramp."""
+def _verify_normalise(student_normalise: Callable) -> None:
+    """Raise unless ``normalise`` maps uint8 0..255 to float32 -1..1."""
     picture = _pixel_ramp()
-    answer = call_student(
+    answer = np.asarray(call_student(
         student_normalise, picture.copy(),
         hints=[(TypeError, r"Cannot cast ufunc|casting rule",
                 "A uint8 array cannot hold fractions, so it cannot be divided in place (/=): "
                 "convert first, e.g. x = img.astype(np.float32), then compute with x.")],
-    )
-    answer = np.asarray(answer)
+    ))
     if answer.shape != picture.shape:
         raise ExerciseIncorrect(f"normalise returned shape {answer.shape}; it must keep the image's shape {picture.shape}.")
     if not np.issubdtype(answer.dtype, np.floating):
@@ -150,15 +146,6 @@ def _verify_normalise(student_normalise: Callable) -> np.ndarray:
                                 + "; expected " + ", ".join(f"{value} -> {expected[value]:.4f}" for value in at)
                                 + ". The formula is x / 127.5 - 1.")
     assert_close(answer, images.to_model_range(picture), "normalise(img)", atol=1e-5)
-    return answer
-
-
-def _deprocess_anchor_hint(student_deprocess: Callable) -> str:
-    """What the student's deprocess makes of -1, 0 and 1 (expected 0, 128, 255)."""
-    values = np.array([[[-1.0, 0.0, 1.0]]], dtype=np.float32)
-    got = np.asarray(call_student(student_deprocess, values.copy())).reshape(-1)
-    return (f"deprocess differs from the expected pixels: it gave -1 -> {got[0]}, 0 -> {got[1]}, 1 -> {got[2]}; expected -1 -> 0, 0 -> 128, 1 -> 255. "
-            "Undo normalise step by step: add 1, then multiply by 127.5.")
 
 
 def _verify_deprocess(student_deprocess: Callable) -> None:
@@ -185,8 +172,11 @@ def _verify_deprocess(student_deprocess: Callable) -> None:
         if difference.max() == 1:
             raise ExerciseIncorrect(f"{int(np.count_nonzero(difference))} pixels are off by one: round before "
                                     "converting to uint8 (np.round), because converting 254.99998 truncates it to 254.")
-        if difference.max() > 1:
-            raise ExerciseIncorrect(_deprocess_anchor_hint(student_deprocess))
+        if difference.max() > 1:  # say what it makes of -1, 0 and 1 (expected 0, 128, 255)
+            got = np.asarray(call_student(student_deprocess, np.array([[[-1.0, 0.0, 1.0]]], np.float32))).reshape(-1)
+            raise ExerciseIncorrect(f"deprocess differs from the expected pixels: it gave -1 -> {got[0]}, 0 -> {got[1]}, "
+                                    f"1 -> {got[2]}; expected -1 -> 0, 0 -> 128, 1 -> 255. Undo normalise step by step: "
+                                    "add 1, then multiply by 127.5.")
 
 
 def check_round_trip(student_normalise: Callable, student_deprocess: Callable) -> None:
@@ -195,7 +185,7 @@ def check_round_trip(student_normalise: Callable, student_deprocess: Callable) -
     _verify_normalise(student_normalise)
     _verify_deprocess(student_deprocess)
     picture = _pixel_ramp()
-    back: Any = call_student(student_deprocess, call_student(student_normalise, picture.copy()))
+    back = call_student(student_deprocess, call_student(student_normalise, picture.copy()))
     changed = int(np.count_nonzero(np.asarray(back) != picture))
     if changed:
         raise ExerciseIncorrect(f"deprocess(normalise(img)) changed {changed} of {picture.size} values; it must give back every pixel.")

@@ -57,8 +57,7 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     for index, (name, got, want) in enumerate(zip(names, answer, expected)):
         got, want = np.asarray(got), np.asarray(want)
         if got.shape != want.shape:
-            others = {other: np.shape(value) for other, value in zip(names, expected) if other != name}
-            if any(shape == got.shape for shape in others.values()):
+            if any(np.shape(value) == got.shape for value in expected):  # another layer's (not this one's: it differs)
                 raise ExerciseIncorrect(f"output {index} should be the activations of {name}, but it has the shape of "
                                         "another layer: keep the outputs in the order of names (do not sort them).")
             defaults = [layer for layer in backbone.dream_layers if layer not in names]
@@ -77,22 +76,15 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     passed("make_dream_model returns the activations of the layers you name, in order.")
 
 
-def _test_activation() -> np.ndarray:
-    """A (1, 5, 6, 12) activation where ranking by mean, by max, by sum over the wrong axes and by
-    channel number all give different answers."""
-    generator = np.random.default_rng(7)
-    maps = generator.gamma(2.0, 0.3, size=(1, 5, 6, 12)).astype(np.float32)
-    scale = np.array([0.3, 1.7, 0.9, 2.4, 0.1, 1.2, 0.6, 2.0, 1.5, 0.4, 0.8, 1.1], dtype=np.float32)
-    maps *= scale
-    maps[0, 2, 3, 4] = 40.0  # channel 4: weak on average, but the strongest single value
-    maps[0, 4, :, 10] += 3.0  # channel 10: strong along one row only
-    return maps
-
-
 def check_strongest_channels(student_strongest_channels: Callable) -> None:
     """Lesson 02: ``strongest_channels(activation, k)`` must return the numbers of the ``k`` channels with
     the largest mean activation (over the batch, rows and columns), strongest first."""
-    maps = _test_activation()
+    # A (1, 5, 6, 12) activation where ranking by mean, by max, by sum over the wrong axes and by
+    # channel number all give different answers.
+    maps = np.random.default_rng(7).gamma(2.0, 0.3, size=(1, 5, 6, 12)).astype(np.float32)
+    maps *= np.array([0.3, 1.7, 0.9, 2.4, 0.1, 1.2, 0.6, 2.0, 1.5, 0.4, 0.8, 1.1], dtype=np.float32)
+    maps[0, 2, 3, 4] = 40.0  # channel 4: weak on average, but the strongest single value
+    maps[0, 4, :, 10] += 3.0  # channel 10: strong along one row only
     strength = maps.mean(axis=(0, 1, 2))
     order = np.argsort(-strength)
     for k in (5, 1):

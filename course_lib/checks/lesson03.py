@@ -13,12 +13,10 @@ from course_lib.checks.common import ExerciseIncorrect, Hint, call_student, expe
 __all__ = ['check_calc_loss', 'check_weighted_loss']
 
 #: The hint for a model called without a batch axis (Keras: "Invalid input shape ... incompatible").
-BATCH_AXIS_HINT = (
-    "The network takes a *batch* of images, shape (1, height, width, 3): "
-    "add a batch axis first: img_batch = tf.expand_dims(img, axis=0)."
-)
 BATCH_AXIS_HINTS: tuple[Hint, ...] = (
-    (ValueError, r"Expected shape.*incompatible shape|expected min_ndim|expected ndim", BATCH_AXIS_HINT),
+    (ValueError, r"Expected shape.*incompatible shape|expected min_ndim|expected ndim",
+     "The network takes a *batch* of images, shape (1, height, width, 3): "
+     "add a batch axis first: img_batch = tf.expand_dims(img, axis=0)."),
 )
 #: The hint for one mean over all layers at once (their shapes differ, so they cannot be stacked).
 ONE_MEAN_HINTS: tuple[Hint, ...] = (

@@ -79,12 +79,12 @@ def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *
     return float(loss), new_img.numpy().astype(np.float64)
 
 
-def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size: float, what: str, *,
-             compiled: bool) -> str | None:
-    """None if ``new_img`` is the expected image, else the hint of the slip closest to it."""
+def _verify(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size: float, what: str, *,
+            compiled: bool, prefix: str = "") -> None:
+    """Pass if ``new_img`` is the expected image, else raise ``prefix`` and the hint of the slip closest to it."""
     if new_img.max() > 1 + 1e-6 or new_img.min() < -1 - 1e-6:  # clipping is exact: nothing beyond [-1, 1]
-        return (f"{what} has values from {new_img.min():.3f} to {new_img.max():.3f}: clip it to [-1, 1] "
-                "with tf.clip_by_value(img, -1, 1) after each step.")
+        raise ExerciseIncorrect(f"{prefix}{what} has values from {new_img.min():.3f} to {new_img.max():.3f}: clip it "
+                                "to [-1, 1] with tf.clip_by_value(img, -1, 1) after each step.")
     model = _model(backbone)
 
     def result(steps: int = steps, step_size: float = step_size, model: Any = model, **options: Any) -> np.ndarray:
@@ -92,7 +92,7 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
 
     expected = result()
     if first_slip(new_img, expected, [], start=img) is None:
-        return None
+        return
     slips = [
         (result(step_size=-step_size), f"{what} went *down* the gradient (img - gradients * step_size): that "
                                        "makes the loss smaller. Gradient ascent adds: img + gradients * step_size."),
@@ -114,10 +114,10 @@ def _verdict(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size
     if steps > 1:
         slips.append((result(steps=1), f"{what} took one step, where {steps} were asked for: loop "
                                        "`for n in tf.range(steps):` around the whole step."))
-    return first_slip(new_img, expected, slips, start=img, otherwise=(
+    raise ExerciseIncorrect(prefix + first_slip(new_img, expected, slips, start=img, otherwise=(
         "One step is: loss = calc_loss(img, model) under a GradientTape that watches img; gradients = "
         "tape.gradient(loss, img); gradients /= tf.math.reduce_std(gradients) + 1e-8; "
-        "img = tf.clip_by_value(img + gradients * step_size, -1, 1)."))
+        "img = tf.clip_by_value(img + gradients * step_size, -1, 1).")))
 
 
 def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
@@ -134,9 +134,7 @@ def check_gradient_ascent_step(student_step: Callable, backbone: Any) -> None:
     new_img = expect_array(new_img, "gradient_ascent_step (its new_img)", img.shape, "loss, img",
                            ", the image's own (no batch axis)")
     loss = expect_number(loss, "gradient_ascent_step (its loss)", "It is calc_loss(img, model).")
-    hint = _verdict(new_img, img, backbone, 1, step_size, "new_img", compiled=False)
-    if hint:
-        raise ExerciseIncorrect(hint)
+    _verify(new_img, img, backbone, 1, step_size, "new_img", compiled=False)
     # The same eager computation at the same image: only float32 round-off of the reductions differs.
     expected_loss = _ascend(backbone, model, img, 1, step_size, compiled=False)[0]
     assert_close(loss, expected_loss, "the loss (computed before the step)", atol=1e-6, rtol=1e-4)
@@ -176,9 +174,8 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
         size = f"{img.shape[1]}x{img.shape[0]}"
         new_img = expect_array(new_img, f"For a {size} image DeepDream (its img)", img.shape, "loss, img",
                                ", the image's own (no batch axis)")
-        hint = _verdict(new_img, img, backbone, steps, step_size, "The image", compiled=compiled)
-        if hint:
-            raise ExerciseIncorrect(f"With {steps} steps of size {step_size} on a {size} image: {hint}")
+        _verify(new_img, img, backbone, steps, step_size, "The image", compiled=compiled,
+                prefix=f"With {steps} steps of size {step_size} on a {size} image: ")
         loss = expect_number(loss, "DeepDream (its loss)", "It is calc_loss(img, self.model).")
         # Losses compared on their rise during the dream (from the loss of the start image).
         expected_loss = _ascend(backbone, model, img, steps, step_size, compiled=compiled)[0]
@@ -190,7 +187,7 @@ def check_deep_dream(student_class: Callable, backbone: Any) -> None:
                           otherwise="Return the loss that calc_loss computed in the loop's last step.")
         if hint:
             raise ExerciseIncorrect(f"DeepDream returned the loss {loss:.5f}, expected {expected_loss:.5f}. {hint}")
-    img = runs[0][0]
+    img = runs[0][0]  # 0 steps must give it back
     _, same = expect_pair(call_student(DeepDream, img, tf.constant(0), tf.constant(0.05), hints=LOSS_BEFORE_LOOP_HINTS),
                           "DeepDream", "(loss, img)", "end __call__ with `return loss, img`, after the loop")
     assert_close(same, img, "After 0 steps the image", atol=0, rtol=0, hint="0 steps change nothing.")
