@@ -37,6 +37,7 @@ LOSS_BEFORE_LOOP_HINTS: tuple[Hint, ...] = (
      "before it (with 0 steps the loop never sets loss): write `loss = tf.constant(0.0)` before the loop."),
 )
 
+
 def _model(backbone: Any, lesson: bool = False) -> Any:
     """A shallow and a deep layer of ``backbone``: unlike the lesson's ``dream_model`` (its dream layers,
     ``lesson=True``), so using that instead shows. Built once per backbone (:func:`common.cached`)."""
@@ -44,36 +45,31 @@ def _model(backbone: Any, lesson: bool = False) -> Any:
     return cached((backbone.model, tuple(layers), "model"), lambda: models.feature_extractor(backbone, list(layers)))
 
 
-def _dream_loop(model: Any, scale: str = "std", low: float = -1.0) -> Callable:
-    """The class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in a ``tf.range``
-    loop. Another divisor of the gradient (``scale``: "raw" for none, "max", "mean_abs"; "std" is the
-    tutorial's) or a clip to ``[low, 1]`` gives a slip's step. Eager as the student's step, or compiled."""
+def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
+            scale: str = "std", low: float = -1.0) -> tuple[float, np.ndarray]:
+    """(loss, image) of the class lesson 04 teaches, as a function: ``steps`` of :func:`dream.ascent_step` in
+    a ``tf.range`` loop, compiled with the tutorial's signature (as a DeepDream) or eagerly (as the student's
+    step). Another divisor of the gradient (``scale``: "raw" for none, "max", "mean_abs"; "std" is the
+    tutorial's) or a clip to ``[low, 1]`` gives a slip's step."""
     divisor = {"std": lambda g: tf.math.reduce_std(g) + 1e-8, "raw": lambda g: 1.0,
                "max": lambda g: tf.reduce_max(tf.abs(g)) + 1e-8, "mean_abs": lambda g: tf.reduce_mean(tf.abs(g)) + 1e-8}[scale]
 
-    def slipped_step(img: Any, step_size: Any) -> tuple[Any, Any]:
+    def slipped_step(picture: Any, size: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
-            tape.watch(img)
-            loss = dream.calc_loss(img, model)
-        gradients = tape.gradient(loss, img)
-        return loss, tf.clip_by_value(img + gradients / divisor(gradients) * step_size, low, 1)
+            tape.watch(picture)
+            loss = dream.calc_loss(picture, model)
+        gradients = tape.gradient(loss, picture)
+        return loss, tf.clip_by_value(picture + gradients / divisor(gradients) * size, low, 1)
 
-    def run(img: Any, steps: Any, step_size: Any) -> tuple[Any, Any]:
+    def run(picture: Any, count: Any, size: Any) -> tuple[Any, Any]:
         loss = tf.constant(0.0)
-        for _ in tf.range(steps):
-            loss, img = (dream.ascent_step(lambda x: dream.calc_loss(x, model), img, step_size)
-                         if (scale, low) == ("std", -1.0) else slipped_step(img, step_size))
-        return loss, img
+        for _ in tf.range(count):
+            loss, picture = (dream.ascent_step(lambda x: dream.calc_loss(x, model), picture, size)
+                             if (scale, low) == ("std", -1.0) else slipped_step(picture, size))
+        return loss, picture
 
-    return run
-
-
-def _ascend(backbone: Any, model: Any, img: Any, steps: int, step_size: float, *, compiled: bool,
-            scale: str = "std", low: float = -1.0) -> tuple[float, np.ndarray]:
-    """(loss, image) of ``steps`` steps, compiled with the tutorial's signature (as a DeepDream) or eagerly."""
-    run = _dream_loop(model, scale, low)
     if compiled:
-        run = cached((backbone.model, "compiled", id(model), scale, low), lambda: tf.function(run, input_signature=(
+        run = cached((backbone.model, "compiled", id(model), scale, low), lambda eager=run: tf.function(eager, input_signature=(
             tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32))))
     loss, new_img = run(tf.convert_to_tensor(img), tf.constant(steps), tf.constant(step_size, tf.float32))
     return float(loss), new_img.numpy().astype(np.float64)

@@ -1,6 +1,7 @@
 """Exercise checks of lesson 05: the work of an octave dream, and the octave loop."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,10 +81,8 @@ class _Recorder:
 
     def __call__(self, img: Any, steps: Any) -> Any:
         img = tf.cast(img, tf.float32)
-        try:
+        with contextlib.suppress(TypeError, ValueError):  # a tensor of steps is recorded as a number
             steps = int(steps)
-        except (TypeError, ValueError):
-            pass
         shape = tuple(int(side) for side in img.shape)
         if len(shape) != 3:
             raise ExerciseIncorrect(f"dream_octave was given a picture of shape {shape}: pass the picture itself, "
