@@ -30,7 +30,17 @@ def check_random_roll(student_random_roll: Callable) -> None:
             (Exception, "shift.*axis|axis.*shift|must have the same|same (size|length|shape)",
              "tf.roll needs one shift per axis: draw shape=[2] (down, across) and roll axis=[0, 1]."),
         ])
-        shift, rolled = _unpack_roll(answer, call, pixels.shape)
+        shift, rolled = (np.asarray(part) for part in expect_pair(answer, call, "(shift, img_rolled)",
+                                                                  "`return shift, img_rolled`"))
+        if shift.shape == pixels.shape and rolled.shape != pixels.shape:
+            raise ExerciseIncorrect(f"{call} returned (img_rolled, shift); return them the tutorial's way round: "
+                                    "`return shift, img_rolled`.")
+        if not np.issubdtype(shift.dtype, np.integer):
+            raise ExerciseIncorrect(f"{call} returned a shift of type {shift.dtype}; a shift is whole pixels: "
+                                    "dtype=tf.int32.")
+        if rolled.shape != pixels.shape:
+            raise ExerciseIncorrect(f"{call} returned a picture of shape {rolled.shape}; rolling keeps the shape "
+                                    f"{pixels.shape}.")
         if shift.shape != (2,):
             raise ExerciseIncorrect(f"{call} returned a shift of shape {shift.shape}; it must be two numbers, (down, "
                                     "across): tf.random.uniform(shape=[2], ...).")
@@ -72,18 +82,6 @@ def check_random_roll(student_random_roll: Callable) -> None:
                                 "where the tutorial's TiledGradients calls it: use TensorFlow's operations, "
                                 "tf.random.uniform and tf.roll, not NumPy's.") from None
     passed("random_roll shifts the picture by a random (down, across) in [-maxroll, maxroll), wrapping around.")
-
-
-def _unpack_roll(answer: Any, call: str, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    shift, rolled = (np.asarray(part) for part in expect_pair(answer, call, "(shift, img_rolled)", "`return shift, img_rolled`"))
-    if shift.shape == image_shape and rolled.shape != image_shape:
-        raise ExerciseIncorrect(f"{call} returned (img_rolled, shift); return them the tutorial's way round: "
-                                "`return shift, img_rolled`.")
-    if not np.issubdtype(shift.dtype, np.integer):
-        raise ExerciseIncorrect(f"{call} returned a shift of type {shift.dtype}; a shift is whole pixels: dtype=tf.int32.")
-    if rolled.shape != image_shape:
-        raise ExerciseIncorrect(f"{call} returned a picture of shape {rolled.shape}; rolling keeps the shape {image_shape}.")
-    return shift, rolled
 
 
 def _roll_hint(rolled: np.ndarray, pixels: np.ndarray, shift: np.ndarray) -> str | None:

@@ -49,8 +49,33 @@ def check_guided_loss(student_loss: Callable) -> None:
     expected = float(beyond.guided_loss(dream_features, guide_features))
     if not math.isclose(value, expected, rel_tol=1e-4):
         _explain_wrong_value(value, expected, dream_features.numpy(), guide_features.numpy())
-    _check_gradient(tape, answer, dream_features, guide_features)
-    _check_traces(student_loss, dream_features, guide_features, expected)
+    # Its gradient: the dream climbs it.
+    gradient = tape.gradient(answer, dream_features) if isinstance(answer, (tf.Tensor, tf.Variable)) else None
+    if gradient is None:
+        raise ExerciseIncorrect(
+            "The value is right but TensorFlow cannot differentiate it: the dream needs the gradient. "
+            "Keep every step in TensorFlow (tf.reshape, tf.matmul, tf.argmax, tf.gather, tf.reduce_sum); no "
+            ".numpy(), no NumPy functions, no tf.stop_gradient on the dream's features.")
+    with tf.GradientTape() as reference:
+        reference.watch(dream_features)
+        reference_loss = beyond.guided_loss(dream_features, guide_features)
+    assert_close(gradient, reference.gradient(reference_loss, dream_features),
+                 "the gradient of guided_loss with respect to the dream's features (it should be each "
+                 "position's matched guide vector)", atol=1e-5)
+    # Run as guided_dream does: in a tf.function with unknown height and width.
+    spec = tf.TensorSpec([1, None, None, dream_features.shape[-1]], tf.float32)
+    traced = tf.function(lambda x, g: student_loss(x, g), input_signature=(spec, spec))
+    try:
+        value = float(traced(dream_features, guide_features))
+    except Exception as error:  # noqa: BLE001 - any failure while tracing gets the same advice
+        raise ExerciseIncorrect(
+            f"guided_loss works on ordinary tensors but fails inside tf.function, where guided_dream runs it "
+            f"({last_line(error)}). While TensorFlow traces, the height and width are unknown "
+            "(None): reshape with -1 for the positions, tf.reshape(features, (-1, channels)), and use "
+            "TensorFlow operations only (no .numpy(), no NumPy functions).") from None
+    if not math.isclose(value, expected, rel_tol=1e-4):
+        raise ExerciseIncorrect(f"Inside tf.function guided_loss gives {value:.5g}, outside {expected:.5g}: "
+                                "use only TensorFlow operations on the features.")
     passed("guided_loss sums each dream position's best dot product with the guide; its gradient is "
            "the matched guide features.")
 
@@ -87,38 +112,6 @@ def _explain_wrong_value(value: float, expected: float, x4: np.ndarray, g4: np.n
         "On small random features: reshape both to (positions, channels), take X G^T, the max over axis=1 (each "
         "dream position's best guide match), and sum."))
     raise ExerciseIncorrect(f"guided_loss returned {value:.5g}, expected {expected:.5g}. {hint}")
-
-
-def _check_gradient(tape: Any, answer: Any, dream_features: Any, guide_features: Any) -> None:
-    gradient = tape.gradient(answer, dream_features) if isinstance(answer, (tf.Tensor, tf.Variable)) else None
-    if gradient is None:
-        raise ExerciseIncorrect(
-            "The value is right but TensorFlow cannot differentiate it: the dream needs the gradient. "
-            "Keep every step in TensorFlow (tf.reshape, tf.matmul, tf.argmax, tf.gather, tf.reduce_sum); no "
-            ".numpy(), no NumPy functions, no tf.stop_gradient on the dream's features.")
-    with tf.GradientTape() as reference:
-        reference.watch(dream_features)
-        expected = beyond.guided_loss(dream_features, guide_features)
-    assert_close(gradient, reference.gradient(expected, dream_features),
-                 "the gradient of guided_loss with respect to the dream's features (it should be each "
-                 "position's matched guide vector)", atol=1e-5)
-
-
-def _check_traces(student_loss: Callable, dream_features: Any, guide_features: Any, expected: float) -> None:
-    """Run the student's function as guided_dream does: in a tf.function with unknown height and width."""
-    spec = tf.TensorSpec([1, None, None, dream_features.shape[-1]], tf.float32)
-    traced = tf.function(lambda x, g: student_loss(x, g), input_signature=(spec, spec))
-    try:
-        value = float(traced(dream_features, guide_features))
-    except Exception as error:  # noqa: BLE001 - any failure while tracing gets the same advice
-        raise ExerciseIncorrect(
-            f"guided_loss works on ordinary tensors but fails inside tf.function, where guided_dream runs it "
-            f"({last_line(error)}). While TensorFlow traces, the height and width are unknown "
-            "(None): reshape with -1 for the positions, tf.reshape(features, (-1, channels)), and use "
-            "TensorFlow operations only (no .numpy(), no NumPy functions).") from None
-    if not math.isclose(value, expected, rel_tol=1e-4):
-        raise ExerciseIncorrect(f"Inside tf.function guided_loss gives {value:.5g}, outside {expected:.5g}: "
-                                "use only TensorFlow operations on the features.")
 
 
 # --- Exercise 2: the zoom step --------------------------------------------------------------------
