@@ -163,8 +163,7 @@ def _verify_deprocess(student_deprocess: Callable) -> None:
         expected = images.from_model_range(values)
         if answer.shape != expected.shape:
             raise ExerciseIncorrect(f"deprocess returned shape {answer.shape}; it must keep the shape {expected.shape}.")
-        beyond_top, beyond_bottom = values > 1, values < -1
-        if (beyond_top.any() and (answer[beyond_top] != 255).any()) or (beyond_bottom.any() and (answer[beyond_bottom] != 0).any()):
+        if (answer[values > 1] != 255).any() or (answer[values < -1] != 0).any():  # (False where there are none)
             raise ExerciseIncorrect("deprocess turned values above 1 into dark pixels (or values below -1 into bright "
                                     "ones): uint8 wraps around, 280 becomes 24. Clip before converting: np.clip(x, "
                                     "-1, 1) first, or np.clip(pixels, 0, 255) before .astype(np.uint8).")

@@ -45,15 +45,15 @@ def check_dream_model(student_make_dream_model: Callable, backbone: Any) -> None
     if isinstance(answer, dict):
         raise ExerciseIncorrect("the model returns a dict; give outputs as a list, one per name, in the order of names.")
     expected = models.feature_extractor(backbone, names)(picture)
-    if not isinstance(answer, (list, tuple)) or len(answer) != len(names):
-        count = len(answer) if isinstance(answer, (list, tuple)) else 1
+    answer = list(answer) if isinstance(answer, (list, tuple)) else [answer]  # one output comes alone
+    if len(answer) != len(names):
         final = models.feature_extractor(backbone, [backbone.blocks[-1]])(picture)
-        if count == 1 and np.shape(answer[0] if isinstance(answer, (list, tuple)) else answer) == np.shape(final):
+        if len(answer) == 1 and np.shape(answer[0]) == np.shape(final):
             raise ExerciseIncorrect("the model returns the backbone's final output; its outputs must be the named "
                                     "layers' outputs, [base_model.get_layer(name).output for name in names] (here "
                                     f"{names}).")
         raise ExerciseIncorrect(f"for the layers {names} the model must return a list of {len(names)} activations, one "
-                                f"per layer; it returned {count}. Use every name: outputs=[... for name in names].")
+                                f"per layer; it returned {len(answer)}. Use every name: outputs=[... for name in names].")
     for index, (name, got, want) in enumerate(zip(names, answer, expected)):
         got, want = np.asarray(got), np.asarray(want)
         if got.shape != want.shape:
@@ -86,7 +86,6 @@ def check_strongest_channels(student_strongest_channels: Callable) -> None:
     maps[0, 2, 3, 4] = 40.0  # channel 4: weak on average, but the strongest single value
     maps[0, 4, :, 10] += 3.0  # channel 10: strong along one row only
     strength = maps.mean(axis=(0, 1, 2))
-    order = np.argsort(-strength)
     for k in (5, 1):
         answer = call_student(
             student_strongest_channels, tf.constant(maps), k,
@@ -97,7 +96,7 @@ def check_strongest_channels(student_strongest_channels: Callable) -> None:
         if answer is None:
             raise ExerciseIncorrect("strongest_channels returned nothing; end it with `return ...`.")
         got = np.asarray(answer)
-        expected = order[:k]
+        expected = np.argsort(-strength)[:k]
         if got.shape != expected.shape:
             if got.ndim > 1:
                 raise ExerciseIncorrect(f"strongest_channels returned shape {got.shape}; expected {k} channel numbers. "

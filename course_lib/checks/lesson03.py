@@ -74,8 +74,7 @@ def check_calc_loss(student_calc_loss: Callable, backbone: Any) -> None:
                                 f"{expected:.5f}. {wrap}")
 
     graph_hints: tuple[Hint, ...] = (
-        (Exception, r"is out of scope and cannot be used here", wrap),
-        (Exception, r"Iterating over a symbolic", wrap),
+        (Exception, r"is out of scope and cannot be used here|Iterating over a symbolic", wrap),
         (Exception, r"numpy|symbolic|Tensor\b.*(bool|int|float)|Python (bool|int|float)",
          "Lesson 04 runs calc_loss inside a tf.function, where tensors have no values yet: use TensorFlow "
          "operations only (no .numpy(), float() or np.*)."),

@@ -141,9 +141,8 @@ def check_head(student_add_head: Callable) -> None:
     weights = [np.random.default_rng(4).normal(0, 1, w.shape).astype("float32") for w in head.get_weights()]
     head.set_weights(weights)
     expected_model.get_layer("new_fc").set_weights(weights)
-    expected = np.asarray(expected_model(photos, training=False))
-    actual = np.asarray(model(photos, training=False))
-    assert_close(actual, expected, "the probabilities for 2 photos (with the same new_fc weights as the library's)", atol=1e-5)
+    assert_close(model(photos, training=False), expected_model(photos, training=False),
+                 "the probabilities for 2 photos (with the same new_fc weights as the library's)", atol=1e-5)
     head.set_weights([np.zeros_like(w) for w in weights])
     passed("add_head pools the base's features, drops 20% while training, and adds new_fc (logits, from zero) and prob.")
 
@@ -243,7 +242,6 @@ def check_train_step(student_step: Callable) -> None:
     gradients = [g.numpy() for g in tape.gradient(loss_tensor, variables)]
     expected_loss = float(loss_tensor)
     before = [v.numpy().copy() for v in variables]
-    heads = len(head_variables)
 
     flags = []  # the `training` argument of each call of the model
 
@@ -260,7 +258,7 @@ def check_train_step(student_step: Callable) -> None:
         raise ExerciseIncorrect("The model was not called with training=True: call model(images, training=True) so "
                                 "that dropout is on while training.")
     # Logits and loss: the same eager call of the same model, float32 round-off (~1e-7) apart.
-    assert_close(np.asarray(returned_logits), np.asarray(logits), "the logits returned", atol=1e-5)
+    assert_close(returned_logits, logits, "the logits returned", atol=1e-5)
     hint = first_slip(loss, expected_loss, [
         (float(keras.losses.SparseCategoricalCrossentropy()(labels, logits)), "The loss treats the logits as probabilities: new_fc outputs "
                                                            "logits, so use keras.losses.SparseCategoricalCrossentropy(from_logits=True)."),
@@ -268,7 +266,8 @@ def check_train_step(student_step: Callable) -> None:
     ], tolerance=1e-4, otherwise="It must be the mean cross-entropy of the logits, before the step.")
     if hint:
         raise ExerciseIncorrect(f"train_step returned the loss {loss:.5f}, expected {expected_loss:.5f}. {hint}")
-    hint = _one_step_hint([v.numpy() for v in variables], before, gradients, heads, head_rate, base_rate, len(labels))
+    hint = _one_step_hint([v.numpy() for v in variables], before, gradients, len(head_variables), head_rate, base_rate,
+                          len(labels))
     if hint:
         raise ExerciseIncorrect(hint)
     # Training runs the step compiled: it must work inside tf.function too (two steps, with momentum).

@@ -70,8 +70,7 @@ def check_laplacian_normalize(student_laplacian_normalize: Callable) -> None:
         "RMS, tf.sqrt(tf.reduce_mean(tf.square(band), axis=[1, 2, 3], keepdims=True)), and merge them back."))
     if hint:
         raise ExerciseIncorrect(f"my_laplacian_normalize: {hint}")
-    again = np.asarray(call_student(student_laplacian_normalize, gradient, 3, hints=_NORMALIZE_HINTS),
-                       dtype=np.float64)
+    again = call_student(student_laplacian_normalize, gradient, 3, hints=_NORMALIZE_HINTS)
     if not np.allclose(again, classviz.laplacian_normalize(gradient, 3).numpy(), atol=1e-3, rtol=1e-3):
         raise ExerciseIncorrect("my_laplacian_normalize(gradient, 3) gave the same kind of answer as with 4 levels: "
                                 "pass `levels` on, classviz.laplacian_split(gradient, levels), instead of a fixed "
