@@ -105,7 +105,7 @@ def _verify(new_img: np.ndarray, img: Any, backbone: Any, steps: int, step_size:
                           "Clip with tf.clip_by_value(img, -1, 1)."),
         (result(step_size=0.01), f"{what} moved by steps of 0.01: use the step_size argument, not a number of your own."),
         (result(model=_model(backbone, lesson=True)), f"{what} climbed the loss of the lesson's dream_model, not of the "
-                                                "model given: compute calc_loss(img, model) (in DeepDream: self.model)."),
+                                                      "model given: compute calc_loss(img, model) (in DeepDream: self.model)."),
     ]
     if steps > 1:
         slips.append((result(steps=1), f"{what} took one step, where {steps} were asked for: loop "

@@ -260,8 +260,8 @@ def check_train_step(student_step: Callable) -> None:
     # Logits and loss: the same eager call of the same model, float32 round-off (~1e-7) apart.
     assert_close(returned_logits, logits, "the logits returned", atol=1e-5)
     hint = first_slip(loss, expected_loss, [
-        (float(keras.losses.SparseCategoricalCrossentropy()(labels, logits)), "The loss treats the logits as probabilities: new_fc outputs "
-                                                           "logits, so use keras.losses.SparseCategoricalCrossentropy(from_logits=True)."),
+        (float(keras.losses.SparseCategoricalCrossentropy()(labels, logits)), "The loss treats the logits as "
+         "probabilities: new_fc outputs logits, so use keras.losses.SparseCategoricalCrossentropy(from_logits=True)."),
         (expected_loss * len(labels), "The loss is the SUM over the batch; use the mean (SparseCategoricalCrossentropy does it)."),
     ], tolerance=1e-4, otherwise="It must be the mean cross-entropy of the logits, before the step.")
     if hint:
