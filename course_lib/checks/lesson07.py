@@ -195,14 +195,14 @@ def _one_step_hint(moved: list, before: list, gradients: list, heads: int, head_
     """None if the weights ``moved`` are one SGD step from ``before``, the head's ``heads`` variables at
     ``head_rate`` and the base's at ``base_rate``; else the slip whose rates give them. Each part's move is
     measured on the scale of its expected move, so a base that did not move shows beside the faster head."""
-    parts = ((slice(0, heads), head_rate), (slice(heads, None), base_rate))
-
     def flat(arrays: list, part: slice) -> np.ndarray:
         return np.concatenate([array.ravel() for array in arrays[part]])
 
+    parts = [(part, rate * np.linalg.norm(flat(gradients, part)))  # each part with the length of its expected move
+             for part, rate in ((slice(0, heads), head_rate), (slice(heads, None), base_rate))]
+
     def on_scale(changes: list) -> np.ndarray:
-        return np.concatenate([flat(changes, part) / (rate * np.linalg.norm(flat(gradients, part)))
-                               for part, rate in parts])
+        return np.concatenate([flat(changes, part) / expected_move for part, expected_move in parts])
 
     def after(head: float, base: float) -> np.ndarray:
         return on_scale([-(head if index < heads else base) * gradient for index, gradient in enumerate(gradients)])

@@ -179,13 +179,13 @@ def check_zoom_step(student_zoom: Callable) -> None:
             raise ExerciseIncorrect(f"{call} returned None: end with `return` and the zoomed image.")
         result = np.asarray(answer, dtype=np.float64)
         got, shape = result.shape, tuple(img.shape)
-        if len(got) == 4 and got[1:] == shape:
-            raise ExerciseIncorrect(f"{call} returned shape {got}: take the one image out of the batch, [0]; the "
-                                    f"zoom keeps the image's shape {shape}.")
-        if got[:2] == shape[1::-1] and got != shape:
-            raise ExerciseIncorrect(f"{call} returned shape {got}, expected {shape}: crop_size is (height, width), "
-                                    "in that order.")
         if got != shape:
+            if len(got) == 4 and got[1:] == shape:
+                raise ExerciseIncorrect(f"{call} returned shape {got}: take the one image out of the batch, [0]; "
+                                        f"the zoom keeps the image's shape {shape}.")
+            if got[:2] == shape[1::-1]:
+                raise ExerciseIncorrect(f"{call} returned shape {got}, expected {shape}: crop_size is (height, "
+                                        "width), in that order.")
             raise ExerciseIncorrect(f"{call} returned shape {got}; a zoom must keep the image's shape {shape}: "
                                     "crop_size=(height, width).")
         expected = beyond.zoom_in(img, zoom, point).numpy()
